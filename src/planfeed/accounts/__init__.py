@@ -1,0 +1,1 @@
+"""Organisations, users, teams and credentials (API keys, access tokens)."""

@@ -1,0 +1,1 @@
+"""The ``planfeed`` command: server administration (and, later, client subcommands)."""

@@ -1,0 +1,1 @@
+"""Organisation-defined ``CF_…`` fields on feed modules."""

@@ -1,0 +1,68 @@
+"""Engines and session factories for SQLite (WAL, foreign keys) and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
+
+WRITE_OPTION = "planfeed_writer"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """WAL lets readers run beside the writer; foreign keys are off by default in SQLite."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_connect(dbapi_connection: Any, record: Any) -> None:
+    """Hand transaction control to SQLAlchemy (pysqlite's own BEGIN handling is unreliable)."""
+    dbapi_connection.isolation_level = None
+    _sqlite_pragmas(dbapi_connection, record)
+
+
+def _sqlite_begin(conn: Any) -> None:
+    """Writers take the lock at BEGIN, so concurrent writers queue instead of failing.
+
+    A deferred transaction that reads and then writes cannot wait for the lock in WAL mode
+    (its snapshot is stale), which would turn a race into an error; readers stay deferred.
+    """
+    writer = conn.get_execution_options().get(WRITE_OPTION, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+
+def make_engine(url: str, *, pool_size: int = 5, **kwargs: Any) -> Engine:
+    """Build an engine for ``url`` with the per-dialect settings planfeed relies on."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30}
+            | kwargs.pop("connect_args", {}),
+            poolclass=kwargs.pop("poolclass", NullPool),
+            **kwargs,
+        )
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, **kwargs)
+
+
+def make_sessionmaker(engine: Engine, *, writer: bool = False) -> sessionmaker[Session]:
+    """Sessions never expire on commit: objects stay readable after the request commits.
+
+    ``writer`` sessions take SQLite's write lock at BEGIN (see :func:`_sqlite_begin`);
+    on PostgreSQL the option has no effect.
+    """
+    bind = engine.execution_options(**{WRITE_OPTION: True}) if writer else engine
+    return sessionmaker(bind, expire_on_commit=False)

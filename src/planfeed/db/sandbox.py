@@ -1,0 +1,80 @@
+"""``planfeed sandbox reset``: replace an organisation's sandbox with a copy of its live data.
+
+Generic over every tenant table: rows are copied in foreign-key order with new primary keys,
+foreign keys are remapped, and public UUIDs are renewed (they are unique across environments).
+Credentials, tokens, jobs and the audit trail are not copied: they belong to one environment.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import Connection, Table, delete, insert, select, update
+
+from planfeed.db.base import Base, Environment
+
+NOT_COPIED = frozenset({"api_keys", "access_tokens", "jobs", "job_payloads", "audit_events"})
+
+
+def _tenant_tables() -> list[Table]:
+    return [
+        table
+        for table in Base.metadata.sorted_tables
+        if "organisation_id" in table.c and "environment" in table.c
+    ]
+
+
+def reset_sandbox(connection: Connection, organisation_id: int) -> dict[str, int]:
+    """Copy live into sandbox inside the caller's transaction; returns rows copied per table."""
+    tables = _tenant_tables()
+    sandbox = Environment.SANDBOX.value
+    for table in reversed(tables):
+        connection.execute(
+            delete(table).where(
+                table.c.organisation_id == organisation_id, table.c.environment == sandbox
+            )
+        )
+    id_maps: dict[str, dict[Any, Any]] = {}
+    copied: dict[str, int] = {}
+    for table in tables:
+        if table.name in NOT_COPIED:
+            continue
+        id_maps[table.name] = mapping = {}
+        rows = connection.execute(
+            select(table)
+            .where(
+                table.c.organisation_id == organisation_id,
+                table.c.environment == Environment.LIVE.value,
+            )
+            .order_by(*table.primary_key.columns)
+        ).mappings()
+        self_refs: list[tuple[Any, str, Any]] = []
+        pk = next(iter(table.primary_key.columns)).name
+        count = 0
+        for row in rows:
+            values = dict(row)
+            old_id = values.pop(pk)
+            values["environment"] = sandbox
+            if "public_id" in values:
+                values["public_id"] = str(uuid.uuid4())
+            for fk in table.foreign_keys:
+                column, target = fk.parent.name, fk.column.table.name
+                if column == "organisation_id" or values.get(column) is None:
+                    continue
+                if target == table.name:
+                    self_refs.append((old_id, column, values[column]))
+                    values[column] = None
+                elif target in id_maps:
+                    values[column] = id_maps[target].get(values[column])
+            new_id = connection.execute(insert(table).values(values).returning(table.c[pk]))
+            mapping[old_id] = new_id.scalar_one()
+            count += 1
+        for old_id, column, old_target in self_refs:
+            connection.execute(
+                update(table)
+                .where(table.c[pk] == mapping[old_id])
+                .values({column: mapping.get(old_target)})
+            )
+        copied[table.name] = count
+    return copied

@@ -1,0 +1,87 @@
+"""Tenant scoping, applied in one place.
+
+A session bound to a :class:`Scope` sees and writes only that organisation's rows of one
+environment: every ORM select, update and delete on a :class:`TenantScoped` model gets the
+scope criteria added here, and every new object is stamped with it before flush. Code
+outside this module never filters by organisation or environment by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, event
+from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+
+from planfeed.db.base import Environment, TenantScoped
+
+SCOPE_KEY = "planfeed_scope"
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """One organisation's data in one environment."""
+
+    organisation_id: int
+    environment: Environment
+
+
+class ScopeViolation(RuntimeError):
+    """Code tried to write a row into a scope other than its session's."""
+
+
+def bind_scope(session: Session, scope: Scope) -> Session:
+    """Bind ``session`` to ``scope`` for the rest of its life."""
+    current = session.info.get(SCOPE_KEY)
+    if current is not None and current != scope:
+        raise ScopeViolation("a session's scope cannot change once bound")
+    session.info[SCOPE_KEY] = scope
+    return session
+
+
+def scope_of(session: Session) -> Scope | None:
+    return session.info.get(SCOPE_KEY)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _apply_scope(state: ORMExecuteState) -> None:
+    scope: Scope | None = state.session.info.get(SCOPE_KEY)
+    if scope is None or state.is_column_load:
+        return
+    if not (state.is_select or state.is_update or state.is_delete):
+        return
+    organisation_id = scope.organisation_id
+    environment = scope.environment.value
+    state.statement = state.statement.options(
+        with_loader_criteria(
+            TenantScoped,
+            lambda cls: and_(
+                cls.organisation_id == organisation_id, cls.environment == environment
+            ),
+            include_aliases=True,
+        )
+    )
+
+
+@event.listens_for(Session, "before_flush")
+def _stamp_scope(session: Session, _context: Any, _instances: Any) -> None:
+    scope: Scope | None = session.info.get(SCOPE_KEY)
+    if scope is None:
+        return
+    for obj in session.new:
+        if not isinstance(obj, TenantScoped):
+            continue
+        if obj.organisation_id is None:
+            obj.organisation_id = scope.organisation_id
+        if obj.environment is None:
+            obj.environment = scope.environment.value
+        if obj.organisation_id != scope.organisation_id or obj.environment != scope.environment:
+            raise ScopeViolation(
+                f"{type(obj).__name__} belongs to another organisation or environment"
+            )
+    for obj in session.dirty:
+        if isinstance(obj, TenantScoped) and (
+            obj.organisation_id != scope.organisation_id or obj.environment != scope.environment
+        ):
+            raise ScopeViolation(f"{type(obj).__name__} was moved out of its scope")

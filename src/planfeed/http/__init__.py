@@ -1,0 +1,1 @@
+"""The HTTP surface: app factory, dependencies, and one router per API."""

@@ -1,0 +1,88 @@
+"""The ASGI app factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from sqlalchemy import Engine
+
+from planfeed import __version__
+from planfeed.auth.authenticate import client_address
+from planfeed.config import Settings
+from planfeed.db.migrate import check_current
+from planfeed.http.errors import error_response, install_error_handlers
+from planfeed.http.responses import OrjsonResponse
+from planfeed.http.routes import system
+from planfeed.http.state import AppState
+
+HTTPS_EXEMPT_PATHS = frozenset({"/healthz", "/readyz"})
+
+LifespanHook = Callable[[AppState], Any]
+
+
+def _request_scheme(request: Request, state: AppState) -> str:
+    """The scheme the client used: X-Forwarded-Proto counts only from a trusted proxy."""
+    peer = request.client.host if request.client else None
+    forwarded = request.headers.get("x-forwarded-proto")
+    if forwarded and peer is not None:
+        trusted = client_address(peer, "0.0.0.0", state.settings.trusted_networks) != peer  # noqa: S104
+        if trusted:
+            return forwarded.split(",")[0].strip().lower()
+    return request.url.scheme
+
+
+def create_app(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    on_startup: list[LifespanHook] | None = None,
+    on_shutdown: list[LifespanHook] | None = None,
+) -> FastAPI:
+    """Build the app; the schema must already be at head (``planfeed migrate``)."""
+    state = AppState.build(settings, engine)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        check_current(state.engine)
+        for hook in on_startup or []:
+            hook(state)
+        try:
+            yield
+        finally:
+            for hook in on_shutdown or []:
+                hook(state)
+
+    app = FastAPI(
+        title="planfeed",
+        version=__version__,
+        description=(
+            "Self-hosted plan tracking. Wire-compatible with the AchieveIt batch API "
+            "and the accessplanit API v2 feeds."
+        ),
+        default_response_class=OrjsonResponse,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.planfeed = state
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def require_https(request: Request, call_next: Callable[..., Any]) -> Response:
+        if (
+            settings.require_https
+            and request.url.path not in HTTPS_EXEMPT_PATHS
+            and _request_scheme(request, state) != "https"
+        ):
+            return error_response(
+                403,
+                "https_required",
+                "this server accepts API requests over HTTPS only; use https:// in the URL",
+            )
+        return await call_next(request)
+
+    app.include_router(system.router)
+    return app

@@ -1,0 +1,100 @@
+"""Request dependencies: the caller, and a session bound to the caller's scope.
+
+Routes never commit: the session dependency commits when the route returns and rolls back
+when it raises, before the response is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from planfeed.accounts.models import ApiKey
+from planfeed.auth.authenticate import AuthError, authenticate, client_address
+from planfeed.auth.principal import Principal
+from planfeed.db.base import utcnow
+from planfeed.db.scope import bind_scope
+from planfeed.http.state import AppState
+
+
+def app_state(request: Request) -> AppState:
+    return request.app.state.planfeed
+
+
+StateDep = Annotated[AppState, Depends(app_state)]
+
+
+def request_address(request: Request, state: StateDep) -> str | None:
+    """The client's address: the socket peer, or X-Forwarded-For from a trusted proxy."""
+    peer = request.client.host if request.client else None
+    return client_address(
+        peer, request.headers.get("x-forwarded-for"), state.settings.trusted_networks
+    )
+
+
+AddressDep = Annotated[str | None, Depends(request_address)]
+
+
+def current_principal(request: Request, state: StateDep, address: AddressDep) -> Principal:
+    """Authenticate the request's Authorization header (401 with the reason when it fails)."""
+    cached = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    with state.reader() as session:
+        principal = authenticate(
+            session, state.settings.secret_key, request.headers.get("authorization"), address
+        )
+        touch_key = principal.credential_kind == "api_key" and bool(session.info.get("touch"))
+        session.rollback()
+    if principal.credential_kind == "api_key" and touch_key:
+        _touch_key(state, principal.credential_id)
+    request.state.principal = principal
+    return principal
+
+
+def _touch_key(state: AppState, key_id: int | None) -> None:
+    """Record last use in its own short transaction; a failure here must not fail the call."""
+    try:
+        with state.writer.begin() as session:
+            session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=utcnow()))
+    except Exception:  # noqa: S110 - last-used is advisory
+        pass
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def _scoped_session(request: Request, state: AppState, principal: Principal) -> Iterator[Session]:
+    factory = state.reader if request.method in ("GET", "HEAD") else state.writer
+    session = bind_scope(factory(), principal.scope)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def scoped_session(
+    request: Request, state: StateDep, principal: CurrentPrincipal
+) -> Iterator[Session]:
+    yield from _scoped_session(request, state, principal)
+
+
+ScopedSession = Annotated[Session, Depends(scoped_session, scope="function")]
+
+__all__ = [
+    "AddressDep",
+    "AuthError",
+    "CurrentPrincipal",
+    "ScopedSession",
+    "StateDep",
+    "app_state",
+    "current_principal",
+]

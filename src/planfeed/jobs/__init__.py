@@ -1,0 +1,1 @@
+"""The durable batch job queue, kept in the application database."""

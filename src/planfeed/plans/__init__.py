@@ -1,0 +1,1 @@
+"""Strategic plans: plans, plan items, statuses, metrics and their history."""

@@ -1,0 +1,1 @@
+"""Training schedules: companies, course templates, course dates and bookings."""

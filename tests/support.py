@@ -1,0 +1,3 @@
+"""Constants and helpers shared by test modules (``tests`` is on pytest's pythonpath)."""
+
+TEST_SECRET = "test-secret-" + "x" * 40
