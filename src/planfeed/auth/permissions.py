@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import enum
 
-from planfeed.accounts.models import Role
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import Session
+
+from planfeed.accounts.models import Role, TeamMember
 from planfeed.auth.principal import Principal
+from planfeed.plans.models import PlanAccess
 
 
 class Action(enum.StrEnum):
@@ -48,3 +52,50 @@ def require(principal: Principal, action: Action) -> None:
         raise PermissionDenied(
             f"user {principal.login!r} ({principal.role}) may not {action.value}"
         )
+
+
+class PlanRole(enum.IntEnum):
+    """What a caller may do with one plan; higher includes lower."""
+
+    NONE = 0
+    VIEWER = 1
+    ADMIN = 2
+
+
+def plan_role(session: Session, principal: Principal, plan_id: int) -> PlanRole:
+    """Admins and SuperAdmins administer every plan; others need a grant, directly or by team."""
+    if allowed(principal, Action.MANAGE_PLANS):
+        return PlanRole.ADMIN
+    if principal.user_id is None:
+        return PlanRole.NONE
+    team_ids = select(TeamMember.team_id).where(TeamMember.user_id == principal.user_id)
+    grants = session.scalars(
+        select(PlanAccess.is_admin).where(
+            PlanAccess.plan_id == plan_id,
+            or_(PlanAccess.user_id == principal.user_id, PlanAccess.team_id.in_(team_ids)),
+        )
+    ).all()
+    if not grants:
+        return PlanRole.NONE
+    return PlanRole.ADMIN if any(grants) else PlanRole.VIEWER
+
+
+def viewable_plan_ids(principal: Principal) -> Select[tuple[int]] | None:
+    """A subquery of the plan ids the caller may view, or ``None`` for "every plan"."""
+    if allowed(principal, Action.VIEW_ALL_PLANS):
+        return None
+    team_ids = select(TeamMember.team_id).where(TeamMember.user_id == principal.user_id)
+    return select(PlanAccess.plan_id).where(
+        or_(PlanAccess.user_id == principal.user_id, PlanAccess.team_id.in_(team_ids))
+    )
+
+
+def editable_plan_ids(principal: Principal) -> Select[tuple[int]] | None:
+    """A subquery of the plan ids the caller may edit, or ``None`` for "every plan"."""
+    if allowed(principal, Action.MANAGE_PLANS):
+        return None
+    team_ids = select(TeamMember.team_id).where(TeamMember.user_id == principal.user_id)
+    return select(PlanAccess.plan_id).where(
+        PlanAccess.is_admin.is_(True),
+        or_(PlanAccess.user_id == principal.user_id, PlanAccess.team_id.in_(team_ids)),
+    )

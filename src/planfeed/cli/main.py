@@ -189,6 +189,25 @@ def serve(
     )
 
 
+@app.command()
+def worker(data_dir: DataDirOption = None) -> None:
+    """Run a standalone batch worker (start several, on several machines, on one PostgreSQL)."""
+    import logging
+    import signal
+
+    from planfeed.jobs.worker import Worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = load_settings(data_dir)
+    loop = Worker(open_engine(settings), max_rows=settings.max_batch_rows)
+    signal.signal(signal.SIGTERM, lambda *_: loop.stopping.set())
+    console.print(f"worker {loop.worker_id} polling for jobs")
+    try:
+        loop.run()
+    except KeyboardInterrupt:
+        loop.stopping.set()
+
+
 @org_app.command("create")
 def org_create(
     name: Annotated[str, typer.Argument(help="Short name; also the subdomain.")],

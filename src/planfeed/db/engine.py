@@ -66,3 +66,8 @@ def make_sessionmaker(engine: Engine, *, writer: bool = False) -> sessionmaker[S
     """
     bind = engine.execution_options(**{WRITE_OPTION: True}) if writer else engine
     return sessionmaker(bind, expire_on_commit=False)
+
+
+def writer(engine: Engine) -> Engine:
+    """The same engine, with transactions that take SQLite's write lock at BEGIN."""
+    return engine.execution_options(**{WRITE_OPTION: True})

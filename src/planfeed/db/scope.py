@@ -85,3 +85,14 @@ def _stamp_scope(session: Session, _context: Any, _instances: Any) -> None:
             obj.organisation_id != scope.organisation_id or obj.environment != scope.environment
         ):
             raise ScopeViolation(f"{type(obj).__name__} was moved out of its scope")
+
+
+def scope_criteria(table: Any, scope: Scope) -> Any:
+    """The scope condition for Core statements on a tenant table (hot paths that bypass the ORM).
+
+    The ORM hook above and these Core statements share this one definition of "in scope".
+    """
+    return and_(
+        table.c.organisation_id == scope.organisation_id,
+        table.c.environment == scope.environment.value,
+    )

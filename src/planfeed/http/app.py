@@ -15,8 +15,9 @@ from planfeed.config import Settings
 from planfeed.db.migrate import check_current
 from planfeed.http.errors import error_response, install_error_handlers
 from planfeed.http.responses import OrjsonResponse
-from planfeed.http.routes import system
+from planfeed.http.routes import batch, system
 from planfeed.http.state import AppState
+from planfeed.jobs.worker import Worker
 
 HTTPS_EXEMPT_PATHS = frozenset({"/healthz", "/readyz"})
 
@@ -47,6 +48,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         check_current(state.engine)
+        worker = None
+        if settings.run_worker:
+            worker = Worker(state.engine, max_rows=settings.max_batch_rows)
+            worker.start()
+            app.state.worker = worker
         for hook in on_startup or []:
             hook(state)
         try:
@@ -54,6 +60,8 @@ def create_app(
         finally:
             for hook in on_shutdown or []:
                 hook(state)
+            if worker is not None:
+                worker.stop()
 
     app = FastAPI(
         title="planfeed",
@@ -85,4 +93,5 @@ def create_app(
         return await call_next(request)
 
     app.include_router(system.router)
+    app.include_router(batch.router)
     return app

@@ -1,0 +1,174 @@
+"""The batch worker: claim a job, validate its file, apply it in one transaction, repeat.
+
+``planfeed serve`` runs one in a thread; ``planfeed worker`` runs one per process, on any
+machine that reaches the database. A heartbeat thread keeps the claim alive while a job runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from planfeed.accounts.models import User
+from planfeed.auth.principal import Principal
+from planfeed.db.base import Tenant, utcnow
+from planfeed.db.engine import writer
+from planfeed.db.scope import bind_scope
+from planfeed.ingest import BatchKind, parse_batch
+from planfeed.jobs import queue
+from planfeed.jobs.apply import apply, validate
+from planfeed.jobs.models import Job, JobPayload, JobState
+
+log = logging.getLogger("planfeed.worker")
+
+
+class LostClaim(Exception):
+    """The job was rescued from this worker (its heartbeat was presumed dead)."""
+
+
+def _principal(session: Session, job: queue.ClaimedJob) -> Principal:
+    organisation = session.get(Tenant, job.organisation_id)
+    user = session.get(User, job.submitted_by_id) if job.submitted_by_id else None
+    return Principal(
+        organisation_id=job.organisation_id,
+        organisation_name=organisation.name if organisation else "",
+        environment=job.environment,
+        user_id=user.id if user else None,
+        login=user.login if user else "deleted user",
+        role=user.role if user else "User",
+        credential_kind="api_key" if job.api_key_id else "job",
+        credential_id=job.api_key_id,
+    )
+
+
+def process(engine: Engine, job: queue.ClaimedJob, worker_id: str, max_rows: int) -> str:
+    """Run one claimed job to its final state; returns that state."""
+    with Session(writer(engine)) as session, session.begin():
+        principal = _principal(session, job)
+        bind_scope(session, principal.scope)
+        found = session.execute(
+            select(JobPayload.body, Job.content_type)
+            .join(Job, Job.id == JobPayload.job_id)
+            .where(JobPayload.job_id == job.id)
+        ).first()
+        if found is None:
+            raise RuntimeError(f"job {job.id} has no payload")
+        body, content_type = found
+        result = parse_batch(BatchKind(job.kind), body, content_type, max_rows=max_rows)
+        items = validate(session, principal, result) if result.ok else {}
+        if not result.ok:
+            values = {
+                "state": JobState.REJECTED.value,
+                "finished_at": utcnow(),
+                "total_rows": result.total_rows,
+                "applied_rows": 0,
+                "errors": [error.to_dict() for error in result.errors],
+                "locked_by": None,
+            }
+            if not queue.finish_guard(session, job.id, worker_id, values):
+                raise LostClaim(job.id)
+            return JobState.REJECTED.value
+        values = {
+            "state": JobState.APPLIED.value,
+            "finished_at": utcnow(),
+            "total_rows": result.total_rows,
+            "applied_rows": len(result.rows),
+            "errors": [],
+            "locked_by": None,
+        }
+        # The guard goes first: it takes the job's row lock before any effect is written.
+        if not queue.finish_guard(session, job.id, worker_id, values):
+            raise LostClaim(job.id)
+        apply(session, principal, result, items, job.id)
+        return JobState.APPLIED.value
+
+
+class Worker:
+    """A polling worker loop, stoppable, with a heartbeat while a job runs."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        max_rows: int = 1_000_000,
+        poll_interval: float = 0.25,
+        rescue_interval: float = 5.0,
+        worker_id: str | None = None,
+    ) -> None:
+        self.engine = engine
+        self.max_rows = max_rows
+        self.poll_interval = poll_interval
+        self.rescue_interval = rescue_interval
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.stopping = threading.Event()
+        self.wakeup = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="planfeed-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stopping.set()
+        self.wakeup.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def notify(self) -> None:
+        """Wake the loop now (called after a job is queued in this process)."""
+        self.wakeup.set()
+
+    def run(self) -> None:
+        last_rescue = 0.0
+        import time
+
+        while not self.stopping.is_set():
+            now = time.monotonic()
+            if now - last_rescue >= self.rescue_interval:
+                last_rescue = now
+                self._safely(queue.rescue_stale, self.engine)
+            if not self.run_once():
+                self.wakeup.wait(self.poll_interval)
+                self.wakeup.clear()
+
+    def run_once(self) -> bool:
+        """Claim and process one job; False when there was none."""
+        job = self._safely(queue.claim, self.engine, self.worker_id)
+        if job is None:
+            return False
+        beating = threading.Event()
+        beat = threading.Thread(target=self._beat, args=(job.id, beating), daemon=True)
+        beat.start()
+        try:
+            state = process(self.engine, job, self.worker_id, self.max_rows)
+            log.info("job %s %s", job.id, state)
+        except LostClaim:
+            log.warning("job %s was taken over by another worker", job.id)
+        except Exception as exc:
+            log.exception("job %s failed", job.id)
+            self._safely(
+                queue.retry_later, self.engine, job, self.worker_id, f"{type(exc).__name__}: {exc}"
+            )
+        finally:
+            beating.set()
+            beat.join()
+        return True
+
+    def _beat(self, job_id: str, done: threading.Event) -> None:
+        while not done.wait(queue.HEARTBEAT_INTERVAL.total_seconds()):
+            self._safely(queue.heartbeat, self.engine, job_id, self.worker_id)
+
+    @staticmethod
+    def _safely(function: Any, *args: Any) -> Any:
+        try:
+            return function(*args)
+        except Exception:
+            log.exception("worker step %s failed", getattr(function, "__name__", function))
+            return None
