@@ -62,7 +62,7 @@ def process(engine: Engine, job: queue.ClaimedJob, worker_id: str, max_rows: int
             raise RuntimeError(f"job {job.id} has no payload")
         body, content_type = found
         result = parse_batch(BatchKind(job.kind), body, content_type, max_rows=max_rows)
-        items = validate(session, principal, result) if result.ok else {}
+        items = validate(session, principal, result)  # also when the file already has errors
         if not result.ok:
             values = {
                 "state": JobState.REJECTED.value,

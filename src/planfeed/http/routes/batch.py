@@ -130,8 +130,7 @@ async def submit(
     body, content_type = await _read_body(request, state.settings.max_body_bytes)
     if dry_run:
         result = parse_batch(kind, body, content_type, max_rows=state.settings.max_batch_rows)
-        if result.ok:
-            validate(session, principal, result)
+        validate(session, principal, result)
         report = ValidationReport(
             dryRun=True,
             valid=result.ok,

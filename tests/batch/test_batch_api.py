@@ -1,0 +1,434 @@
+"""The batch API end to end through the ASGI app and a real worker loop, on both databases."""
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import func, select
+
+from planfeed.accounts.models import Role, User
+from planfeed.db.base import Environment
+from planfeed.jobs.models import Job
+from planfeed.jobs.worker import Worker
+from planfeed.plans.models import (
+    MetricUpdate,
+    Plan,
+    PlanAccess,
+    PlanItem,
+    PlanLevel,
+    ProgressUpdate,
+)
+from planfeed.plans.sequence import parent_sequence, sequence_key
+
+
+def make_plan(
+    tenant,
+    environment=Environment.LIVE,
+    items=(("1", False), ("1.1", True), ("1.2", False), ("1.10", True)),
+):
+    with tenant.session(environment) as session, session.begin():
+        plan = Plan(name="Plan")
+        plan.levels = [PlanLevel(depth=1, name="Goal"), PlanLevel(depth=2, name="Step")]
+        session.add(plan)
+        session.flush()
+        by_sequence = {}
+        for sequence, has_metric in items:
+            parent = by_sequence.get(parent_sequence(sequence))
+            by_sequence[sequence] = row = PlanItem(
+                parent_id=parent.id if parent else None,
+                plan_id=plan.id,
+                sequence_id=sequence,
+                sequence_key=sequence_key(sequence),
+                external_id=f"EXT-{sequence}",
+                name=f"Item {sequence}",
+                has_metric=has_metric,
+                level_id=plan.levels[sequence.count(".")].id,
+                current_value=1.0 if has_metric else None,
+            )
+            session.add(row)
+            session.flush()
+        return plan.public_id, plan.id
+
+
+@pytest.fixture
+def acme(make_tenant):
+    tenant = make_tenant("acme")
+    tenant.user("root", Role.SUPER_ADMIN)
+    tenant.user("root", Role.SUPER_ADMIN, Environment.SANDBOX)
+    tenant.plan_id, tenant.plan_pk = make_plan(tenant)
+    tenant.live_key = tenant.key("root")
+    tenant.sandbox_key = tenant.key("root", Environment.SANDBOX)
+    return tenant
+
+
+@pytest.fixture
+def worker(db):
+    return Worker(db.engine, worker_id="test-worker")
+
+
+def auth(key):
+    return {"Authorization": f"API-KEY {key}"}
+
+
+def submit(client, key, body, endpoint="progressupdates", name="my_updates", **kwargs):
+    headers = {**auth(key), **kwargs.pop("headers", {})}
+    return client.post(f"/api/{endpoint}/{name}", content=body, headers=headers, **kwargs)
+
+
+def item(tenant, external_id, environment=Environment.LIVE):
+    with tenant.session(environment) as session:
+        return session.scalar(select(PlanItem).where(PlanItem.external_id == external_id))
+
+
+def history_count(tenant, model=ProgressUpdate, environment=Environment.LIVE):
+    with tenant.session(environment) as session:
+        return session.scalar(select(func.count()).select_from(model))
+
+
+def test_seed_example_flow(client, acme, worker):
+    body = b"EXT-1.1,Off Track,0.25,11/02/2025,Slipping\nEXT-1,On Track,,2025-11-01\n"
+    response = submit(
+        client, acme.live_key, body, headers={"Content-Type": "application/octet-stream"}
+    )
+    assert response.status_code == 200
+    job_id = response.json()["jobId"]
+    status_url = f"/api/progressupdates/status/{job_id}"
+    queued = client.get(status_url, headers=auth(acme.live_key))
+    assert queued.status_code == 202
+    assert queued.json()["state"] == "queued"
+    assert client.head(status_url, headers=auth(acme.live_key)).status_code == 202
+    assert history_count(acme) == 0  # queued, not applied inside the request
+    assert worker.run_once()
+    done = client.get(status_url, headers=auth(acme.live_key))
+    assert done.status_code == 200
+    assert done.json()["totalRows"] == 2
+    assert done.json()["appliedRows"] == 2
+    assert client.head(status_url, headers=auth(acme.live_key)).status_code == 200
+    updated = item(acme, "EXT-1.1")
+    assert updated.status == 3
+    assert updated.current_value == 0.25
+    assert updated.last_update_on == dt.date(2025, 11, 2)
+    assert updated.last_update_comment == "Slipping"
+    assert updated.updates_count == 1
+    with acme.session() as session:
+        root_id = session.scalar(select(User.id).where(User.login == "root"))
+        row = session.scalar(select(ProgressUpdate).where(ProgressUpdate.item_id == updated.id))
+    assert (row.author_id, row.source, row.job_id) == (root_id, "job", job_id)
+    assert updated.last_progress_user_id == root_id
+    # the same content again is a new job, applied again
+    again = submit(client, acme.live_key, body).json()["jobId"]
+    assert again != job_id
+    assert worker.run_once()
+    assert item(acme, "EXT-1.1").updates_count == 2
+
+
+def test_multipart_and_json_bodies(client, acme, worker):
+    files = {"file": ("u.csv", b"EXT-1,At Risk,,2025-01-01\n", "text/csv")}
+    multipart = client.post("/api/progressupdates/u.csv", files=files, headers=auth(acme.live_key))
+    assert multipart.status_code == 200
+    as_json = client.post(
+        "/api/metricupdates/m",
+        headers=auth(acme.live_key),
+        json=[{"externalId": "EXT-1.10", "metricValue": 7, "asOfDate": "2025-02-01"}],
+    )
+    assert as_json.status_code == 200
+    assert worker.run_once()
+    assert worker.run_once()
+    assert item(acme, "EXT-1").status == 2
+    assert item(acme, "EXT-1.10").current_value == 7
+    assert history_count(acme, MetricUpdate) == 1
+    metric_status = client.get(
+        f"/api/metricupdates/status/{as_json.json()['jobId']}", headers=auth(acme.live_key)
+    )
+    assert metric_status.status_code == 200
+    wrong_endpoint = client.get(
+        f"/api/progressupdates/status/{as_json.json()['jobId']}", headers=auth(acme.live_key)
+    )
+    assert wrong_endpoint.status_code == 404
+
+
+def test_rejected_file_applies_nothing_and_names_every_row(client, acme, worker):
+    body = (
+        b"External ID,Status,Current Metric Value,As Of Date\n"
+        b"EXT-1,On Track,,2025-01-01\n"
+        b"EXT-1.1,On Track,,2025-01-01\n"
+        b"NOPE,On Track,,2025-01-01\n"
+        b"EXT-1.2,Sideways,,2025-01-01\n"
+    )
+    job_id = submit(client, acme.live_key, body).json()["jobId"]
+    assert worker.run_once()
+    status = client.get(f"/api/progressupdates/status/{job_id}", headers=auth(acme.live_key))
+    assert status.status_code == 400
+    errors = status.json()["errors"]
+    assert [(e["row"], e["column"]) for e in errors] == [
+        (3, "Current Metric Value"),
+        (4, "External ID"),
+        (5, "Status"),
+    ]
+    assert status.json()["appliedRows"] == 0
+    assert history_count(acme) == 0
+    assert item(acme, "EXT-1").status == 0
+
+
+def test_external_ids_of_other_scopes_are_unknown(client, acme, worker, make_tenant):
+    other = make_tenant("globex")
+    make_plan(other, items=(("1", False),))  # EXT-1 in globex live
+    with acme.session(Environment.SANDBOX) as session, session.begin():
+        plan = Plan(name="Sandbox plan")
+        session.add(plan)
+        session.flush()
+        session.add(
+            PlanItem(
+                plan_id=plan.id,
+                sequence_id="9",
+                sequence_key=sequence_key("9"),
+                external_id="SANDBOX-ONLY",
+                name="s",
+            )
+        )
+    job_id = submit(client, acme.live_key, b"SANDBOX-ONLY,On Track,,2025-01-01\n").json()["jobId"]
+    assert worker.run_once()
+    status = client.get(f"/api/progressupdates/status/{job_id}", headers=auth(acme.live_key))
+    assert status.status_code == 400
+    assert "no plan item has this External ID" in status.json()["errors"][0]["message"]
+    # and a job is invisible from the other environment and the other organisation
+    assert (
+        client.get(
+            f"/api/progressupdates/status/{job_id}", headers=auth(acme.sandbox_key)
+        ).status_code
+        == 404
+    )
+    other.user("boss", Role.SUPER_ADMIN)
+    assert (
+        client.get(
+            f"/api/progressupdates/status/{job_id}", headers=auth(other.key("boss"))
+        ).status_code
+        == 404
+    )
+    assert (
+        client.get("/api/progressupdates/status/not-a-job", headers=auth(acme.live_key)).status_code
+        == 404
+    )
+
+
+def test_dry_run_queues_nothing(client, acme, db):
+    good = submit(client, acme.live_key, b"EXT-1,On Track,,2025-01-01\n", params={"dryRun": "true"})
+    assert good.status_code == 200
+    assert good.json()["valid"] is True
+    assert good.json()["validRows"] == 1
+    bad = submit(
+        client, acme.live_key, b"EXT-1.1,On Track,,2025-01-01\n", params={"dryRun": "true"}
+    )
+    assert bad.status_code == 400
+    assert bad.json()["errors"][0]["column"] == "Current Metric Value"
+    with acme.session() as session:
+        assert session.scalar(select(func.count()).select_from(Job)) == 0
+
+
+def test_idempotency_key(client, acme):
+    headers = {**auth(acme.live_key), "Idempotency-Key": "retry-1"}
+    first = client.post(
+        "/api/progressupdates/f", content=b"EXT-1,On Track,,2025-01-01\n", headers=headers
+    )
+    second = client.post(
+        "/api/progressupdates/f", content=b"EXT-1,On Track,,2025-01-01\n", headers=headers
+    )
+    assert first.json()["jobId"] == second.json()["jobId"]
+    conflict = client.post(
+        "/api/progressupdates/f", content=b"EXT-1,At Risk,,2025-01-01\n", headers=headers
+    )
+    assert conflict.status_code == 422
+    assert "Idempotency-Key" in conflict.json()["message"]
+    with acme.session() as session:
+        assert session.scalar(select(func.count()).select_from(Job)) == 1
+
+
+def test_body_limit(db, tmp_path, acme):
+    from fastapi.testclient import TestClient
+
+    from planfeed.config import Settings
+    from planfeed.http.app import create_app
+    from support import TEST_SECRET
+
+    app = create_app(
+        Settings(
+            database_url=db.url,
+            data_dir=tmp_path,
+            secret_key=TEST_SECRET,
+            run_worker=False,
+            max_body_bytes=100,
+        ),
+        engine=db.engine,
+    )
+    with TestClient(app) as client:
+        response = submit(client, acme.live_key, b"x" * 101)
+    assert response.status_code == 413
+    assert "100 bytes" in response.json()["message"]
+
+
+def test_out_of_order_dates_keep_history_but_not_current(client, acme, worker):
+    submit(client, acme.live_key, b"EXT-1.1,Achieved,9,2025-03-01\n")
+    assert worker.run_once()
+    submit(client, acme.live_key, b"EXT-1.1,Off Track,2,2025-01-01\n")
+    assert worker.run_once()
+    current = item(acme, "EXT-1.1")
+    assert (current.status, current.current_value) == (4, 9)
+    assert current.last_update_on == dt.date(2025, 3, 1)
+    assert current.updates_count == 2
+    assert history_count(acme) == 2
+
+
+def test_unauthenticated_submit_is_401(client, acme):
+    assert submit(client, "nope", b"x").status_code == 401
+    assert client.post("/api/progressupdates/x", content=b"x").status_code == 401
+
+
+def test_server_failure_retries_then_500(client, acme, worker, monkeypatch, db):
+    import planfeed.jobs.worker as worker_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(worker_module, "apply", broken)
+    job_id = submit(client, acme.live_key, b"EXT-1,On Track,,2025-01-01\n").json()["jobId"]
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE jobs SET max_attempts = 2")
+    assert worker.run_once()
+    assert (
+        client.get(f"/api/progressupdates/status/{job_id}", headers=auth(acme.live_key)).status_code
+        == 202
+    )
+    with db.engine.begin() as connection:  # skip the backoff wait
+        connection.exec_driver_sql("UPDATE jobs SET run_after = '2000-01-01'")
+    assert worker.run_once()
+    failed = client.get(f"/api/progressupdates/status/{job_id}", headers=auth(acme.live_key))
+    assert failed.status_code == 500
+    assert failed.json()["state"] == "failed"
+    assert history_count(acme) == 0
+
+
+def test_in_process_worker_applies_without_help(db, tmp_path, acme):
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from planfeed.config import Settings
+    from planfeed.http.app import create_app
+    from support import TEST_SECRET
+
+    app = create_app(
+        Settings(database_url=db.url, data_dir=tmp_path, secret_key=TEST_SECRET, run_worker=True),
+        engine=db.engine,
+    )
+    with TestClient(app) as client:
+        job_id = submit(client, acme.live_key, b"EXT-1,At Risk,,2025-01-01\n").json()["jobId"]
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            code = client.get(
+                f"/api/progressupdates/status/{job_id}", headers=auth(acme.live_key)
+            ).status_code
+            if code != 202:
+                break
+            time.sleep(0.1)
+    assert code == 200
+
+
+# --- exports (seed 003) ---------------------------------------------------------------------
+
+
+def export(client, tenant, plan_id=None, key=None, **params):
+    return client.get(
+        f"/exports/plans/{plan_id or tenant.plan_id}",
+        params=params,
+        headers=auth(key or tenant.live_key),
+    )
+
+
+def test_export_shape_and_numeric_sequence_order(client, acme):
+    body = export(client, acme).json()
+    assert body["totalCount"] == 4
+    assert [i["sequenceId"] for i in body["items"]] == ["1", "1.1", "1.2", "1.10"]
+    first = body["items"][1]
+    for key in (
+        "id",
+        "sourceId",
+        "rowNumber",
+        "sequenceId",
+        "planId",
+        "planName",
+        "alignsTo",
+        "alignsToId",
+        "levelId",
+        "level",
+        "indentedName",
+        "status",
+        "statusName",
+        "hasMetric",
+        "baseline",
+        "target",
+        "currentValue",
+        "advancedMetricGoals",
+        "members",
+        "admins",
+        "updateFrequency",
+        "isPastDue",
+        "lateUpdates",
+        "pendingUpdates",
+        "updates",
+        "files",
+        "checklists",
+        "tags",
+        "isOrphan",
+    ):
+        assert key in first
+    assert first["alignsTo"] == "Item 1"
+    assert first["level"] == "Step"
+    assert first["rowNumber"] == 2
+    assert first["statusName"] == "Not Started"
+    assert first["currentValue"] == "1"
+
+
+def test_export_paging_is_stable_and_complete(client, acme):
+    seen = []
+    for skip in range(0, 4, 3):
+        page = export(client, acme, skip=skip, take=3, sortKey="name", sortDirection="desc")
+        seen += [i["id"] for i in page.json()["items"]]
+    assert len(seen) == len(set(seen)) == 4
+    same = export(client, acme, sortKey="planName").json()["items"]  # all ties
+    assert len({i["id"] for i in same}) == 4
+
+
+@pytest.mark.parametrize(
+    "params, parameter",
+    [
+        ({"skip": -1}, "skip"),
+        ({"take": 0}, "take"),
+        ({"take": 1501}, "take"),
+        ({"take": "many"}, "take"),
+        ({"sortKey": "colour"}, "sortKey"),
+        ({"sortDirection": "up"}, "sortDirection"),
+    ],
+)
+def test_export_bad_parameters(client, acme, params, parameter):
+    response = export(client, acme, **params)
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["parameter"] == parameter
+
+
+def test_export_access(client, acme):
+    acme.user("viewer")
+    acme.user("stranger")
+    with acme.session() as session, session.begin():
+        viewer_id = session.scalar(select(User.id).where(User.login == "viewer"))
+        session.add(PlanAccess(plan_id=acme.plan_pk, user_id=viewer_id, is_admin=False))
+    viewer, stranger = acme.key("viewer"), acme.key("stranger")
+    assert export(client, acme, key=viewer).status_code == 200
+    assert export(client, acme, key=stranger).status_code == 403
+    assert export(client, acme, plan_id="00000000-0000-0000-0000-000000000000").status_code == 403
+    ids_url = f"/exports/plans/{acme.plan_id}/externalids"
+    assert client.get(ids_url, headers=auth(viewer)).status_code == 403
+    csv_body = client.get(ids_url, headers=auth(acme.live_key))
+    assert csv_body.status_code == 200
+    assert csv_body.text.splitlines()[:2] == [
+        "External ID,Sequence,Level,Name",
+        "EXT-1,1,Goal,Item 1",
+    ]
