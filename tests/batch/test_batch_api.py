@@ -398,7 +398,7 @@ def test_export_paging_is_stable_and_complete(client, acme):
 
 
 @pytest.mark.parametrize(
-    "params, parameter",
+    ("params", "parameter"),
     [
         ({"skip": -1}, "skip"),
         ({"take": 0}, "take"),

@@ -45,7 +45,8 @@ def test_bom_crlf_quotes_and_final_newline():
     body = (
         "\ufeff"
         + HEADER.replace("\n", "\r\n")
-        + 'A1,Achieved,,2025-01-31,"a, b ""quoted""\r\nsecond line"\r\nA2,Canceled,1,2025-02-01,\r\n'
+        + 'A1,Achieved,,2025-01-31,"a, b ""quoted""\r\nsecond line"\r\n'
+        + "A2,Canceled,1,2025-02-01,\r\n"
     )
     result = parse(P, body)
     assert result.ok, result.errors
