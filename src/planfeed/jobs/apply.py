@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy import Row, bindparam, case, insert, select, update
 from sqlalchemy.orm import Session
 
 from planfeed.auth.permissions import editable_plan_ids
@@ -248,8 +248,7 @@ def _apply_metrics(
 
 
 def _keep_unless(flag: Any, new: Any, old: Any) -> Any:
-    from sqlalchemy import case
-
+    """``new`` when ``flag`` holds, else the column's current value (one UPDATE for all items)."""
     return case((flag, new), else_=old)
 
 

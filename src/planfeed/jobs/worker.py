@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -127,8 +128,6 @@ class Worker:
 
     def run(self) -> None:
         last_rescue = 0.0
-        import time
-
         while not self.stopping.is_set():
             now = time.monotonic()
             if now - last_rescue >= self.rescue_interval:
