@@ -54,7 +54,13 @@ class Settings(BaseSettings):
     run_worker: bool = True
     max_body_bytes: int = 50 * 1024 * 1024
     max_batch_rows: int = 1_000_000
-    token_lifetime_seconds: int = 3600
+    token_lifetime_seconds: int = Field(default=3600, ge=1)
+    base_domain: str | None = None
+    login_slow_after_failures: int = Field(default=3, ge=1)
+    login_lock_after_failures: int = Field(default=5, ge=1)
+    login_lock_seconds: int = Field(default=15 * 60, ge=1)
+    login_delay_seconds: float = Field(default=0.5, ge=0)
+    login_max_delay_seconds: float = Field(default=2.0, ge=0)
     log_level: str = "info"
 
     @field_validator("trusted_proxies", mode="before")
@@ -73,6 +79,21 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 raise ValueError(f"trusted_proxies: {entry!r} is not an address or CIDR") from exc
         return value
+
+    @field_validator("base_domain")
+    @classmethod
+    def _clean_domain(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        cleaned = value.strip().strip(".").lower()
+        if not cleaned:
+            return None
+        if "/" in cleaned or ":" in cleaned or " " in cleaned:
+            raise ValueError(
+                f"base_domain: {value!r} must be a bare host name such as 'planfeed.example.com' "
+                "(no scheme, port or path)"
+            )
+        return cleaned
 
     @classmethod
     def settings_customise_sources(

@@ -8,23 +8,28 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+import anyio
+from sqlalchemy import case, literal, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from planfeed.accounts.credentials import (
     generate_api_key,
     generate_token,
     hash_password,
     hash_secret,
+    verify_password,
     visible_prefix,
 )
 from planfeed.accounts.models import AccessToken, ApiKey, Role, User, UserStatus
 from planfeed.audit.service import record
 from planfeed.auth.principal import Principal
 from planfeed.db.base import Environment, Tenant, utcnow
+from planfeed.db.scope import Scope, bind_scope
 
 _ORG_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _LOGIN = re.compile(r"^[A-Za-z0-9._@+-]{1,100}$")
@@ -192,7 +197,7 @@ def set_api_key_enabled(session: Session, actor: Principal, key_id: int, enabled
 def issue_token(
     session: Session, secret_key: str, user: User, lifetime_seconds: int
 ) -> tuple[AccessToken, str]:
-    """A new bearer token for ``user``; only its hash is stored."""
+    """A new bearer token for ``user``, recorded in the audit trail; only its hash is stored."""
     plaintext = generate_token()
     token = AccessToken(
         user_id=user.id,
@@ -201,4 +206,197 @@ def issue_token(
     )
     session.add(token)
     session.flush()
+    actor = Principal(
+        organisation_id=user.organisation_id,
+        organisation_name="",
+        environment=Environment(user.environment),
+        user_id=user.id,
+        login=user.login,
+        role=user.role,
+        credential_kind="password",
+    )
+    record(session, actor, "create", "token", token.id, {"expires_at": (None, token.expires_at)})
     return token, plaintext
+
+
+# --- Signing in with a user ID and password (the feeds token endpoint) -------------------------
+
+
+class AmbiguousLogin(Exception):
+    """Without a subdomain, the user ID exists on more than one platform."""
+
+
+def organisation_for_login(session: Session, login: str, environment: Environment) -> Tenant | None:
+    """The organisation a sign-in without a subdomain means, or ``None`` when there is none.
+
+    The only organisation when there is just one; otherwise the one organisation in which
+    ``login`` exists in ``environment``. Raises :class:`AmbiguousLogin` when there are several.
+    ``session`` must be unscoped: this looks across organisations.
+    """
+    organisations = session.scalars(select(Tenant).order_by(Tenant.id).limit(2)).all()
+    if len(organisations) <= 1:
+        return organisations[0] if organisations else None
+    matches = session.scalars(
+        select(Tenant)
+        .join(User, User.organisation_id == Tenant.id)
+        .where(User.login == login, User.environment == environment.value)
+        .order_by(Tenant.id)
+        .limit(2)
+    ).all()
+    if len(matches) > 1:
+        raise AmbiguousLogin(login)
+    return matches[0] if matches else None
+
+
+@dataclass(frozen=True, slots=True)
+class LoginPolicy:
+    """How repeated failed sign-ins of one user ID are slowed and then locked out."""
+
+    slow_after: int = 3
+    lock_after: int = 5
+    lock_seconds: int = 15 * 60
+    delay_seconds: float = 0.5
+    max_delay_seconds: float = 2.0
+
+    def delay_for(self, failures: int) -> float:
+        """The wait before checking an attempt that follows ``failures`` consecutive failures."""
+        if failures < self.slow_after:
+            return 0.0
+        extra = min(failures - self.slow_after, 16)
+        return min(self.delay_seconds * 2**extra, self.max_delay_seconds)
+
+
+class LoginRejected(Exception):
+    """A refused sign-in. ``reason`` is ``invalid``, ``locked`` or ``inactive``."""
+
+    def __init__(self, reason: str, message: str, locked_until: dt.datetime | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.locked_until = locked_until
+
+    @property
+    def retry_after_seconds(self) -> int | None:
+        if self.locked_until is None:
+            return None
+        return max(1, math.ceil((self.locked_until - utcnow()).total_seconds()))
+
+
+WRONG_CREDENTIALS = "the user ID or password is wrong"
+
+
+def _locked(until: dt.datetime, failures: int | None = None) -> LoginRejected:
+    count = f"{failures} " if failures else "too many "
+    return LoginRejected(
+        "locked",
+        f"the account is locked after {count}failed sign-ins until "
+        f"{until.astimezone(dt.UTC).isoformat(timespec='seconds').replace('+00:00', 'Z')}; "
+        "try again then, or ask an administrator to reset the password",
+        locked_until=until,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    user_id: int
+    password_hash: str | None
+    failures_before: int
+    locked_until: dt.datetime | None
+
+
+def _begin_attempt(
+    writer: sessionmaker[Session], scope: Scope, login: str, policy: LoginPolicy
+) -> _Attempt | None:
+    """Count the attempt as a failure before the password is checked, in its own transaction.
+
+    Counting first (one atomic ``UPDATE … SET failed_logins = failed_logins + 1``) means
+    concurrent guesses each get their own number, and the attempt that reaches the limit locks
+    the account before it is checked, so a burst cannot slip past the lockout. A success then
+    resets the counter. Returns ``None`` for an unknown user ID.
+    """
+    now = utcnow()
+    lock_until = now + dt.timedelta(seconds=policy.lock_seconds)
+    with bind_scope(writer(), scope) as session, session.begin():
+        user = session.execute(
+            select(User.id, User.password_hash, User.locked_until).where(User.login == login)
+        ).first()
+        if user is None:
+            return None
+        if user.locked_until is not None and user.locked_until > now:
+            raise _locked(user.locked_until)
+        counted = session.execute(
+            update(User)
+            .where(User.id == user.id)
+            .where((User.locked_until.is_(None)) | (User.locked_until <= now))
+            .values(
+                failed_logins=User.failed_logins + 1,
+                locked_until=case(
+                    (
+                        User.failed_logins + 1 >= policy.lock_after,
+                        literal(lock_until, type_=User.locked_until.type),
+                    ),
+                    else_=User.locked_until,
+                ),
+            )
+            .returning(User.failed_logins, User.locked_until)
+            .execution_options(synchronize_session=False)
+        ).first()
+        if counted is None:  # a concurrent attempt locked the account meanwhile
+            until = session.scalar(select(User.locked_until).where(User.id == user.id))
+            raise _locked(until or lock_until)
+        return _Attempt(
+            user_id=user.id,
+            password_hash=user.password_hash,
+            failures_before=counted.failed_logins - 1,
+            locked_until=counted.locked_until,
+        )
+
+
+def _reset_failures(writer: sessionmaker[Session], scope: Scope, user_id: int) -> User | None:
+    """A success: clear the counter and any lock, and load the user."""
+    with bind_scope(writer(), scope) as session, session.begin():
+        session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(failed_logins=0, locked_until=None)
+            .execution_options(synchronize_session=False)
+        )
+        return session.get(User, user_id)
+
+
+async def authenticate_password(
+    writer: sessionmaker[Session],
+    scope: Scope,
+    login: str,
+    password: str,
+    policy: LoginPolicy,
+    *,
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+) -> User:
+    """Check ``login``/``password`` in ``scope`` with slowing and lockout; the user on success.
+
+    Raises :class:`LoginRejected`. A wrong password and an unknown user ID are one answer.
+    The counter is updated in its own committed transaction, whatever the outcome; no
+    transaction is open while the (deliberately slow) argon2 check or the delay runs, and
+    neither blocks the event loop.
+    """
+    attempt = await anyio.to_thread.run_sync(_begin_attempt, writer, scope, login, policy)
+    if attempt is None:
+        await anyio.to_thread.run_sync(verify_password, None, password)  # same time as a user
+        raise LoginRejected("invalid", WRONG_CREDENTIALS)
+    delay = policy.delay_for(attempt.failures_before)
+    if delay > 0:
+        await sleep(delay)
+    if not await anyio.to_thread.run_sync(verify_password, attempt.password_hash, password):
+        if attempt.locked_until is not None and attempt.locked_until > utcnow():
+            raise _locked(attempt.locked_until, attempt.failures_before + 1)
+        raise LoginRejected("invalid", WRONG_CREDENTIALS)
+    user = await anyio.to_thread.run_sync(_reset_failures, writer, scope, attempt.user_id)
+    if user is None:  # removed outright while the password was being checked
+        raise LoginRejected("invalid", WRONG_CREDENTIALS)
+    if not user.is_active:
+        raise LoginRejected(
+            "inactive",
+            f"the user {login!r} is {user.status}; ask an administrator to reactivate it",
+        )
+    return user

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from planfeed.accounts.models import ApiKey
 from planfeed.auth.authenticate import AuthError, authenticate, client_address
+from planfeed.auth.platform import FeedPrefix, check_credential_fits, platform_from_host
 from planfeed.auth.principal import Principal
 from planfeed.db.base import utcnow
 from planfeed.db.scope import bind_scope
@@ -37,6 +38,30 @@ def request_address(request: Request, state: StateDep) -> str | None:
 
 
 AddressDep = Annotated[str | None, Depends(request_address)]
+
+
+def request_host(request: Request, state: StateDep) -> str | None:
+    """The host the client addressed: the Host header, or X-Forwarded-Host from a trusted proxy."""
+    peer = request.client.host if request.client else None
+    forwarded = request.headers.get("x-forwarded-host")
+    if forwarded and peer is not None:
+        behind_trusted_proxy = (
+            client_address(peer, "0.0.0.0", state.settings.trusted_networks) != peer  # noqa: S104
+        )
+        if behind_trusted_proxy:
+            return forwarded.split(",")[0].strip()
+    return request.headers.get("host")
+
+
+HostDep = Annotated[str | None, Depends(request_host)]
+
+
+def request_platform(state: StateDep, host: HostDep) -> str | None:
+    """The organisation named by the host's subdomain, or ``None`` (the credential decides)."""
+    return platform_from_host(host, state.settings.base_domain)
+
+
+PlatformDep = Annotated[str | None, Depends(request_platform)]
 
 
 def current_principal(request: Request, state: StateDep, address: AddressDep) -> Principal:
@@ -68,6 +93,20 @@ def _touch_key(state: AppState, key_id: int | None) -> None:
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
+def feeds_principal(
+    prefix: FeedPrefix, request: Request, state: StateDep, principal: CurrentPrincipal
+) -> Principal:
+    """The caller of a ``/{prefix}/api/v2/…`` route, refused (401) when the credential belongs to
+    the other environment or, when the host names a platform by subdomain, to another platform.
+    """
+    platform = request_platform(state, request_host(request, state))
+    check_credential_fits(principal, prefix.environment, platform)
+    return principal
+
+
+FeedsPrincipal = Annotated[Principal, Depends(feeds_principal)]
+
+
 def _scoped_session(request: Request, state: AppState, principal: Principal) -> Iterator[Session]:
     factory = state.reader if request.method in ("GET", "HEAD") else state.writer
     session = bind_scope(factory(), principal.scope)
@@ -89,12 +128,26 @@ def scoped_session(
 
 ScopedSession = Annotated[Session, Depends(scoped_session, scope="function")]
 
+
+def feeds_session(
+    request: Request, state: StateDep, principal: FeedsPrincipal
+) -> Iterator[Session]:
+    yield from _scoped_session(request, state, principal)
+
+
+FeedsSession = Annotated[Session, Depends(feeds_session, scope="function")]
+
 __all__ = [
     "AddressDep",
     "AuthError",
     "CurrentPrincipal",
+    "FeedsPrincipal",
+    "FeedsSession",
+    "HostDep",
+    "PlatformDep",
     "ScopedSession",
     "StateDep",
     "app_state",
     "current_principal",
+    "feeds_principal",
 ]
