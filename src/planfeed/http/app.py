@@ -15,7 +15,7 @@ from planfeed.config import Settings
 from planfeed.db.migrate import check_current
 from planfeed.http.errors import error_response, install_error_handlers
 from planfeed.http.responses import OrjsonResponse
-from planfeed.http.routes import batch, feeds_token, system
+from planfeed.http.routes import batch, feeds, feeds_token, system
 from planfeed.http.state import AppState
 from planfeed.jobs.worker import Worker
 
@@ -95,4 +95,5 @@ def create_app(
     app.include_router(system.router)
     app.include_router(batch.router)
     app.include_router(feeds_token.router)
+    app.include_router(feeds.router)  # after the fixed /{prefix}/api/v2/token routes
     return app

@@ -11,6 +11,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from planfeed.accounts.service import AccountError
 from planfeed.auth.authenticate import AuthError
 from planfeed.auth.permissions import PermissionDenied
+from planfeed.feeds.errors import FeedError
+from planfeed.feeds.query import QueryError
 from planfeed.http.responses import OrjsonResponse
 
 
@@ -44,6 +46,17 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PermissionDenied)
     async def _forbidden(_request: Request, exc: PermissionDenied) -> OrjsonResponse:
         return error_response(403, "forbidden", exc.message)
+
+    @app.exception_handler(FeedError)
+    async def _feed_error(_request: Request, exc: FeedError) -> OrjsonResponse:
+        extra = {"errors": [p.to_dict() for p in exc.problems]} if exc.problems else {}
+        return error_response(exc.status, exc.code, exc.message, **extra)
+
+    @app.exception_handler(QueryError)
+    async def _query_error(_request: Request, exc: QueryError) -> OrjsonResponse:
+        details = [detail.to_dict() for detail in exc.errors]
+        summary = "; ".join(f"{d.option}: {d.message}" for d in exc.errors)
+        return error_response(400, "invalid_query", summary, errors=details)
 
     @app.exception_handler(AccountError)
     async def _account_error(_request: Request, exc: AccountError) -> OrjsonResponse:
