@@ -189,12 +189,12 @@ def check_plan_item(ctx: WriteContext) -> None:
     item: PlanItem = ctx.obj
     session = ctx.session
     if not ctx.creating:
-        moved = [name for name in ("PlanID", "ParentID") if ctx.sent(name)]
-        if any(ctx.before.get(a) != getattr(item, a) for a in ("plan_id", "parent_id")):
-            raise field_error(
-                moved[0],
-                "items cannot be moved through the feeds; set it only when creating the item",
-            )
+        for name, attribute in (("PlanID", "plan_id"), ("ParentID", "parent_id")):
+            if attribute in ctx.before and ctx.before[attribute] != getattr(item, attribute):
+                raise field_error(
+                    name,
+                    "items cannot be moved through the feeds; set it only when creating the item",
+                )
         return
     _require_plan_admin(ctx, item.plan_id)
     depth = 1

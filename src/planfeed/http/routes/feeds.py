@@ -250,6 +250,11 @@ def list_modules(prefix: FeedPrefix, principal: FeedsPrincipal) -> OrjsonRespons
 
 
 @router.get("/{prefix}/apihelp/v2/modules/{module}", tags=["feeds help"])
+@router.get(
+    "/{prefix}/modulesapihelp/v2/modules/{module}",
+    tags=["feeds help"],
+    description="The same help under the path seed 004's 'Top tip' prints.",
+)
 def describe_module(
     prefix: FeedPrefix, module: ModuleName, session: FeedsSession, principal: FeedsPrincipal
 ) -> OrjsonResponse:
