@@ -418,3 +418,44 @@ def sandbox_reset(
 
 if __name__ == "__main__":
     app()
+
+
+field_app = typer.Typer(help="Custom CF_… fields of feeds modules.", no_args_is_help=True)
+app.add_typer(field_app, name="field")
+
+
+@field_app.command("add")
+def field_add(
+    org: OrgOption,
+    module: Annotated[str, typer.Option(help="Feeds module, e.g. coursedate.")],
+    name: Annotated[str, typer.Option(help="Field name, starting with CF_.")],
+    data_type: Annotated[
+        str, typer.Option("--type", help="string, integer, decimal, boolean, date or datetime.")
+    ],
+    label: Annotated[str, typer.Option(help="What the field means, shown in module help.")],
+    max_length: Annotated[int | None, typer.Option(help="Maximum length (strings).")] = None,
+    environment: EnvOption = Environment.LIVE,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Add a custom field to a module; it is queryable and writable through the feeds."""
+    from planfeed.feeds.custom import CustomFieldError, define_custom_field
+
+    engine = open_engine(load_settings(data_dir))
+    session, actor = scoped_session(engine, org, environment)
+    with session, session.begin():
+        try:
+            definition = define_custom_field(
+                session,
+                actor,
+                module=module,
+                name=name,
+                data_type=data_type,
+                label=label,
+                max_length=max_length,
+            )
+        except CustomFieldError as exc:
+            raise fail(str(exc), 2) from exc
+        console.print(
+            f"added {definition.name} ({definition.data_type}) to {definition.module} "
+            f"in {org}/{environment.value}"
+        )
