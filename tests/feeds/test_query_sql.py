@@ -8,13 +8,15 @@ import pytest
 from feeds_sample import ATTRIBUTES, COLUMNS, FIELDS, PROBE, PROBE_METADATA
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import DateTime, Float, Integer, Numeric, String, column, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from planfeed.feeds import (
     BoolOp,
     Comparison,
+    FieldSpec,
     FieldType,
+    QueryError,
     TextMatch,
     filter_clause,
     order_clauses,
@@ -249,6 +251,37 @@ def test_compiled_sql_shape():
     ]
 
 
+def test_values_bind_as_the_column_can_take_them():
+    """Types are adapted: unconstrained NUMERIC, BIGINT, floats, ISO text for text columns."""
+
+    def bound(spec_type, column, literal_text):
+        spec = FieldSpec("X", spec_type)
+        node = parse_filter(f"X eq {literal_text}", {"x": spec})
+        clause = filter_clause(node, {"X": column})
+        compiled = clause.compile(dialect=postgresql.psycopg.dialect())
+        (value,) = compiled.params.values()
+        return str(compiled), value
+
+    text = column("t", String)
+    assert bound(FieldType.DATETIME, text, "'2025-01-01T11:00:00+01:00'") == (
+        "t = %(param_1)s::VARCHAR",
+        "2025-01-01T10:00:00+00:00",
+    )
+    assert bound(FieldType.DATE, text, "2025-01-01") == ("t = %(param_1)s::VARCHAR", "2025-01-01")
+    naive = column("n", DateTime())
+    assert bound(FieldType.DATETIME, naive, "'2025-01-01T11:00:00+01:00'")[1] == dt.datetime(
+        2025, 1, 1, 10
+    )
+    assert bound(FieldType.DECIMAL, column("f", Float), "0.5") == ("f = %(param_1)s", 0.5)
+    assert bound(FieldType.DECIMAL, column("m", Numeric(12, 2)), "0.001") == (
+        "m = %(param_1)s",
+        Decimal("0.001"),
+    )
+    assert bound(FieldType.INTEGER, column("i", Integer), "3000000000")[0] == (
+        "i = %(param_1)s::BIGINT"
+    )
+
+
 # --------------------------------------------------------------------------- reference semantics
 
 
@@ -344,3 +377,36 @@ def test_databases_agree_with_the_reference_semantics(probe, text):
     node = parse_filter(text, FIELDS)
     expected = [r.id for r in RECORDS if reference(node, r)]
     assert ids(probe, text) == expected, text
+
+
+EXTREMES = [
+    ("SpacesLeft lt 9223372036854775807", [1, 2, 4, 5, 6, 7, 8, 10, 11, 12]),
+    ("SpacesLeft gt -9223372036854775808", [1, 2, 4, 5, 6, 7, 8, 10, 11, 12]),
+    ("Price lt 1e40", [1, 2, 4, 5, 6, 7, 8, 10, 11, 12]),
+    ("Price gt -1e40 and Price ne 1e-40", [1, 2, 4, 5, 6, 7, 8, 10, 11, 12]),
+    ("Score lt 9999999999999999999999.5", [1, 2, 4, 5, 6, 7, 8, 10, 11]),
+    ("StartDate gt '0001-01-01T00:00:00'", [1, 2, 3, 5, 6, 7, 8, 10, 11, 12]),
+    ("StartDate lt '9999-12-31T23:59:59.999999'", [1, 2, 3, 5, 6, 7, 8, 10, 11, 12]),
+    (
+        "StartDate lt '9999-12-31T23:59:59-05:00'",
+        "StartDate: '9999-12-31T23:59:59-05:00' is out of range once converted to UTC; use a "
+        "date-time between years 1 and 9999",
+    ),
+    ("Day gt 0001-01-01 and Day lt 9999-12-31", [1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12]),
+    ("Label eq 'Zürich ✓ 😀 中文'", []),
+    ("contains(Label,'😀')", []),
+    ("Label ne '" + "x" * 1900 + "'", [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]),
+]
+
+
+def test_extreme_literals_run_on_both_databases(probe):
+    """Values at the edges of every type reach the database without a database error."""
+    wrong = []
+    for text, expected in EXTREMES:
+        try:
+            got = ids(probe, text)
+        except QueryError as exc:
+            got = exc.errors[0].message
+        if got != expected:
+            wrong.append((text[:60], got, expected))
+    assert wrong == []
