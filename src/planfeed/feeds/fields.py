@@ -117,7 +117,8 @@ def _integer(raw: Literal) -> int:
     elif isinstance(raw, int):
         value = raw
     elif isinstance(raw, Decimal | float) and _is_finite(raw):
-        if abs(raw) > INT64_MAX:  # checked before int(), which 1e999999999 would make slow
+        too_big = raw.adjusted() > 19 if isinstance(raw, Decimal) else abs(raw) > INT64_MAX
+        if too_big:  # checked before int(), which 1e999999999 would make slow
             value = INT64_MAX + 1
         elif raw == int(raw):
             value = int(raw)

@@ -410,6 +410,12 @@ class _FilterParser:
         token = self.peek()
         if token.kind is _Kind.RPAREN:
             self.fail(token.position, "this ')' has no matching '('; remove it or add a '('")
+        if token.kind is _Kind.SYMBOL and _SYMBOL_HINTS.get(token.text) in ("and", "or"):
+            self.fail(
+                token.position,
+                f"unknown operator '{token.text}'; join conditions with "
+                f"'{_SYMBOL_HINTS[token.text]}' instead",
+            )
         if token.kind is not _Kind.END:
             self.fail(
                 token.position,

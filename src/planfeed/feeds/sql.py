@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import DateTime, Float, Numeric, and_, literal, or_
+from sqlalchemy import BigInteger, DateTime, Float, Integer, Numeric, String, and_, literal, or_
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
@@ -79,6 +79,10 @@ def _bind(column: ColumnElement[Any], value: Any) -> Any:
     column_type = column.type
     if isinstance(column_type, TypeDecorator):
         return literal(value, type_=column_type)  # the decorator knows its own storage
+    if isinstance(value, dt.date) and isinstance(column_type, String):
+        # a date kept as text (e.g. a CF_ field extracted from JSON with .as_string()): ISO-8601
+        # text in UTC sorts and compares like the value, provided it is stored the same way
+        return literal(value.isoformat(), type_=column_type)
     if isinstance(value, dt.datetime) and isinstance(column_type, DateTime):
         if not column_type.timezone:  # a naive column holds UTC wall-clock times
             value = value.astimezone(dt.UTC).replace(tzinfo=None)
@@ -88,7 +92,12 @@ def _bind(column: ColumnElement[Any], value: Any) -> Any:
             # a float column (or an untyped expression) compares with a float; Decimal objects
             # cannot be bound on SQLite without a Numeric type to convert them
             return literal(float(value), type_=Float())
-        return literal(value, type_=column_type)
+        # an unconstrained NUMERIC: the column's own NUMERIC(12, 2) would round 0.001 to 0.00,
+        # and overflow (a database error) for 1e20
+        return literal(value, type_=Numeric(asdecimal=True))
+    if isinstance(value, int) and not isinstance(value, bool) and isinstance(column_type, Integer):
+        # PostgreSQL casts the parameter to the column's type: INTEGER overflows past 2**31
+        return literal(value, type_=BigInteger())
     return literal(value, type_=column_type)
 
 
