@@ -1,6 +1,7 @@
 """The feeds token endpoint on both databases: OAuth 2 answers, platforms, expiry, lockout."""
 
 import datetime as dt
+import logging
 import threading
 import time
 
@@ -436,3 +437,21 @@ def test_a_concurrent_burst_cannot_pass_the_lockout(db, acme):
     count, locked_until = failures(acme)
     assert count == 5
     assert locked_until is not None
+
+
+def test_passwords_in_urls_are_hidden_in_the_access_log(app, caplog):
+    logger = logging.getLogger("uvicorn.access")
+    with caplog.at_level(logging.INFO, logger="uvicorn.access"):
+        logger.info(
+            '%s - "%s %s HTTP/%s" %d',
+            "127.0.0.1:5000",
+            "GET",
+            "/accessplan/api/v2/token?grant_type=password&username=root&password=s3cr%21t&x=1",
+            "1.1",
+            200,
+        )
+        logger.info("GET /accessplan/api/v2/token?Password=plain")
+    text = caplog.text
+    assert "s3cr" not in text
+    assert "plain" not in text
+    assert "username=root&password=***&x=1" in text

@@ -95,4 +95,5 @@ def create_app(
     app.include_router(system.router)
     app.include_router(batch.router)
     app.include_router(feeds_token.router)
+    feeds_token.install_log_redaction()
     return app
