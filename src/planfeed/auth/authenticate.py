@@ -147,7 +147,9 @@ def authenticate_token(session: Session, secret_key: str, token_text: str) -> Pr
     ).first()
     if row is None:
         raise AuthError(
-            "invalid_token", "the bearer token is not known; request a new one from /api/v2/token"
+            "invalid_token",
+            "the bearer token is not known; request a new one from /accessplan/api/v2/token "
+            "(or /accessplansandbox/api/v2/token for the sandbox)",
         )
     token, organisation = row
     if token.expires_at <= utcnow():

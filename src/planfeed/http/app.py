@@ -96,4 +96,5 @@ def create_app(
     app.include_router(batch.router)
     app.include_router(feeds_token.router)
     app.include_router(feeds.router)  # after the fixed /{prefix}/api/v2/token routes
+    feeds_token.install_log_redaction()
     return app

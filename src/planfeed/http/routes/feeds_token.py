@@ -8,6 +8,8 @@ is what accessplanit's own clients read: ``{"access_token", "token_type", "expir
 
 from __future__ import annotations
 
+import logging
+import re
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -41,6 +43,31 @@ router = APIRouter(tags=["feeds"])
 PARAMETERS = ("grant_type", "username", "password")
 MAX_BODY_BYTES = 16 * 1024
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+_PASSWORD_IN_QUERY = re.compile(r"([?&]password=)[^&\s\"]*", re.IGNORECASE)
+ACCESS_LOGGER = "uvicorn.access"
+
+
+class RedactPasswords(logging.Filter):
+    """Hide ``password=…`` in logged URLs: the seed's clients send the password in the query."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _PASSWORD_IN_QUERY.sub(r"\1***", arg) if isinstance(arg, str) else arg
+                for arg in record.args
+            )
+        if isinstance(record.msg, str):
+            record.msg = _PASSWORD_IN_QUERY.sub(r"\1***", record.msg)
+        return True
+
+
+def install_log_redaction() -> None:
+    """Add :class:`RedactPasswords` to uvicorn's access log once (it survives its dictConfig)."""
+    logger = logging.getLogger(ACCESS_LOGGER)
+    if not any(isinstance(existing, RedactPasswords) for existing in logger.filters):
+        logger.addFilter(RedactPasswords())
 
 
 class OAuthError(Exception):
