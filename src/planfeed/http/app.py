@@ -15,7 +15,7 @@ from planfeed.config import Settings
 from planfeed.db.migrate import check_current
 from planfeed.http.errors import error_response, install_error_handlers
 from planfeed.http.responses import OrjsonResponse
-from planfeed.http.routes import batch, system
+from planfeed.http.routes import batch, docs, system
 from planfeed.http.state import AppState
 from planfeed.jobs.worker import Worker
 
@@ -94,4 +94,5 @@ def create_app(
 
     app.include_router(system.router)
     app.include_router(batch.router)
+    docs.install(app)
     return app
