@@ -6,12 +6,43 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from planfeed.accounts.service import AccountError
 from planfeed.auth.authenticate import AuthError
 from planfeed.auth.permissions import PermissionDenied
 from planfeed.http.responses import OrjsonResponse
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer, for the OpenAPI description."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "error": "invalid_parameter",
+                    "message": "take must be an integer from 1 to 1500, not 0",
+                    "errors": [
+                        {
+                            "parameter": "take",
+                            "message": "take must be an integer from 1 to 1500, not 0",
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+
+    error: str = Field(description="A stable machine-readable code, e.g. `not_found`.")
+    message: str = Field(description="What went wrong and what would be right, for people.")
+    errors: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="Details when there are several problems: each names its `field`, "
+        "`parameter` or `row` and has a `message`.",
+    )
 
 
 class ApiError(Exception):
