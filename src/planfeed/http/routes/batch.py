@@ -72,10 +72,12 @@ class JobStatus(BaseModel):
     kind: str = Field(description="progress or metric.")
     fileName: str
     submittedAt: dt.datetime
-    startedAt: dt.datetime | None
-    finishedAt: dt.datetime | None
-    totalRows: int | None
-    appliedRows: int | None
+    # Always sent (null until known); the defaults keep FastAPI's OpenAPI output, which drops
+    # nulls from examples, consistent with this schema.
+    startedAt: dt.datetime | None = None
+    finishedAt: dt.datetime | None = None
+    totalRows: int | None = None
+    appliedRows: int | None = None
     errors: list[RowErrorModel]
     message: str
 
