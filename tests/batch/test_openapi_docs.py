@@ -194,3 +194,37 @@ def test_real_answers_match_the_documented_schemas(client, make_tenant):
     schema_of(spec, submit["401"]["content"]["application/json"]["schema"]).validate(
         unauthorised.json()
     )
+
+
+def test_validation_failures_are_documented_as_they_are_answered(spec):
+    """The app answers bad parameters with 400 ErrorBody (errors.py), so no FastAPI 422s."""
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if "422" in operation["responses"]:
+                assert path.endswith("/{filename}"), (method, path)  # the Idempotency-Key 422
+                schema = operation["responses"]["422"]["content"]["application/json"]["schema"]
+                assert component(spec, schema)["title"] == "ErrorBody"
+
+
+def test_an_unexpected_failure_answers_the_documented_500_body(tmp_path):
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'unused.db'}",
+        data_dir=tmp_path,
+        secret_key=TEST_SECRET,
+        run_worker=False,
+    )
+    app = create_app(settings)
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("disk on fire")
+
+    answer = TestClient(app, raise_server_exceptions=False).get("/boom")
+    assert answer.status_code == 500
+    assert answer.json()["error"] == "internal_error"
+    assert "changed nothing" in answer.json()["message"]
+    assert "disk on fire" not in answer.text
+    spec = app.openapi()
+    schema = spec["paths"]["/api/progressupdates/{filename}"]["post"]["responses"]["500"]
+    schema_of(spec, schema["content"]["application/json"]["schema"]).validate(answer.json())

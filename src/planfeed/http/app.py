@@ -13,7 +13,7 @@ from planfeed import __version__
 from planfeed.auth.authenticate import client_address
 from planfeed.config import Settings
 from planfeed.db.migrate import check_current
-from planfeed.http.errors import error_response, install_error_handlers
+from planfeed.http.errors import document_validation_errors, error_response, install_error_handlers
 from planfeed.http.responses import OrjsonResponse
 from planfeed.http.routes import batch, docs, system
 from planfeed.http.state import AppState
@@ -95,4 +95,5 @@ def create_app(
     app.include_router(system.router)
     app.include_router(batch.router)
     docs.install(app)
+    document_validation_errors(app)
     return app

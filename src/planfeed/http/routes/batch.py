@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
+from enum import Enum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
@@ -21,7 +22,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from planfeed.auth.permissions import Action, PlanRole, plan_role, require
 from planfeed.auth.principal import Principal
 from planfeed.http.deps import CurrentPrincipal, ScopedSession, StateDep
-from planfeed.http.errors import ApiError, ErrorBody
+from planfeed.http.errors import INTERNAL_ERROR_MESSAGE, ApiError, ErrorBody
 from planfeed.http.responses import OrjsonResponse
 from planfeed.http.state import AppState
 from planfeed.ingest import BatchKind, parse_batch
@@ -32,7 +33,9 @@ from planfeed.plans.export import DEFAULT_TAKE, MAX_TAKE, SORT_DIRECTIONS, SORT_
 from planfeed.plans.models import Plan, PlanItem, PlanLevel
 from planfeed.plans.statuses import STATUS_LABELS
 
-router = APIRouter(tags=["batch"])
+router = APIRouter()
+BATCH_TAGS: list[str | Enum] = ["batch"]
+EXPORT_TAGS: list[str | Enum] = ["exports"]
 
 _KINDS = {"progressupdates": BatchKind.PROGRESS, "metricupdates": BatchKind.METRIC}
 _STATUS_CODES = {
@@ -202,7 +205,11 @@ def _error(description: str, example: dict[str, Any] | None = None) -> dict[str,
 
 _UNAUTHORIZED = _error(
     "Missing or invalid credentials; `message` says which.",
-    {"error": "invalid_api_key", "message": "the API key is not valid"},
+    {
+        "error": "missing_credentials",
+        "message": "no Authorization header: send 'Authorization: API-KEY <key>' or "
+        "'Authorization: Bearer <key or token>'",
+    },
 )
 
 
@@ -286,7 +293,10 @@ _SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
         "model": ValidationReport,
     },
     401: _UNAUTHORIZED,
-    403: _error("The key's user may not submit batch files."),
+    403: _error(
+        "The key's user may not submit batch files.",
+        {"error": "forbidden", "message": "this key's user may not submit batch files"},
+    ),
     413: _error(
         "The body is larger than the configured maximum (PLANFEED_MAX_BODY_BYTES).",
         {
@@ -295,8 +305,19 @@ _SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
             "carry; split it",
         },
     ),
-    422: _error("The Idempotency-Key was used before for a different request."),
-    500: _error("The job could not be queued; nothing was stored."),
+    422: _error(
+        "The Idempotency-Key was used before for a different request.",
+        {
+            "error": "idempotency_key_reused",
+            "message": "this Idempotency-Key was already used for a different request "
+            f"(another file, body or endpoint; first used for job {EXAMPLE_JOB_ID}); use a new "
+            "key for a new request",
+        },
+    ),
+    500: _error(
+        "The job could not be queued; nothing was stored.",
+        {"error": "internal_error", "message": INTERNAL_ERROR_MESSAGE},
+    ),
 }
 
 SubmitHandler = Callable[..., Awaitable[Any]]
@@ -381,6 +402,7 @@ for _endpoint, _kind in _KINDS.items():
         f"/api/{_endpoint}/{{filename}}",
         _submit_handler(_kind),
         methods=["POST"],
+        tags=BATCH_TAGS,
         response_model=JobAccepted | ValidationReport,
         responses=_SUBMIT_RESPONSES,
         openapi_extra=_submit_openapi(_kind),
@@ -512,6 +534,7 @@ for _endpoint, _kind in _KINDS.items():
         _path,
         _handler,
         methods=["GET"],
+        tags=BATCH_TAGS,
         response_model=JobStatus,
         responses=_STATUS_RESPONSES,
         operation_id=f"status_{_endpoint}",
@@ -561,10 +584,22 @@ _PLAN_FORBIDDEN = _error(
 @router.get(
     "/exports/plans/{plan_id}",
     response_model=ExportAnswer,
-    tags=["exports"],
+    tags=EXPORT_TAGS,
     operation_id="export_plan",
     responses={
-        400: _error("A bad paging or sorting parameter; `errors` names each one."),
+        400: _error(
+            "A bad paging or sorting parameter; `errors` names each one.",
+            {
+                "error": "invalid_parameter",
+                "message": "take must be an integer from 1 to 1500, not 0",
+                "errors": [
+                    {
+                        "parameter": "take",
+                        "message": "take must be an integer from 1 to 1500, not 0",
+                    }
+                ],
+            },
+        ),
         401: _UNAUTHORIZED,
         403: _PLAN_FORBIDDEN,
     },
@@ -631,7 +666,7 @@ def _int_param(
 
 @router.get(
     "/exports/plans/{plan_id}/externalids",
-    tags=["exports"],
+    tags=EXPORT_TAGS,
     operation_id="export_plan_external_ids",
     response_class=Response,
     responses={
@@ -645,7 +680,13 @@ def _int_param(
             },
         },
         401: _UNAUTHORIZED,
-        403: _error("The key's user is not an administrator of the plan, or no such plan."),
+        403: _error(
+            "The key's user is not an administrator of the plan, or no such plan.",
+            {
+                "error": "forbidden",
+                "message": "the key's user may not administer plan 'f0e1…' (or it does not exist)",
+            },
+        ),
     },
 )
 def export_external_ids(
