@@ -79,6 +79,12 @@ class Recorder:
         return [url for url in self.requests if not is_loopback(url)]
 
 
+@pytest.fixture(autouse=True)
+def _chromium_present() -> None:
+    """Skip (or fail under CI) before any server is started for a test that cannot run."""
+    _require_chromium()
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     _require_chromium()
