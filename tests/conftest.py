@@ -197,3 +197,24 @@ def client(app):
 
     with TestClient(app, client=("127.0.0.1", 50000)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def start_server(db: Database, tmp_path: Path):
+    """Start real ``planfeed serve`` processes on ``db``; all are stopped after the test.
+
+    ``start_server(worker=False)`` runs one without its in-process worker (through
+    PLANFEED_RUN_WORKER, as an operator would). Returns a started ``ServerProcess``.
+    """
+    from live_server import ServerProcess
+
+    started: list[ServerProcess] = []
+
+    def start(*, worker: bool = True, env: dict[str, str] | None = None) -> ServerProcess:
+        server = ServerProcess(db.url, tmp_path / f"server-{len(started)}", worker=worker, env=env)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()

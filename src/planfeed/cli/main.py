@@ -142,8 +142,13 @@ def serve(
         bool, typer.Option("--no-migrate", help="Refuse to start unless already migrated.")
     ] = False,
     worker: Annotated[
-        bool, typer.Option("--worker/--no-worker", help="Run an in-process batch worker.")
-    ] = True,
+        bool | None,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Run an in-process batch worker (default: PLANFEED_RUN_WORKER, else on).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Start the HTTP server (migrating the database first unless --no-migrate)."""
     import uvicorn

@@ -13,9 +13,9 @@ from planfeed import __version__
 from planfeed.auth.authenticate import client_address
 from planfeed.config import Settings
 from planfeed.db.migrate import check_current
-from planfeed.http.errors import error_response, install_error_handlers
+from planfeed.http.errors import document_validation_errors, error_response, install_error_handlers
 from planfeed.http.responses import OrjsonResponse
-from planfeed.http.routes import batch, feeds, feeds_token, system
+from planfeed.http.routes import batch, docs, feeds, feeds_token, system
 from planfeed.http.state import AppState
 from planfeed.jobs.worker import Worker
 
@@ -97,4 +97,6 @@ def create_app(
     app.include_router(feeds_token.router)
     app.include_router(feeds.router)  # after the fixed /{prefix}/api/v2/token routes
     feeds_token.install_log_redaction()
+    docs.install(app)
+    document_validation_errors(app)
     return app

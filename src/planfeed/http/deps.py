@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
@@ -64,7 +65,22 @@ def request_platform(state: StateDep, host: HostDep) -> str | None:
 PlatformDep = Annotated[str | None, Depends(request_platform)]
 
 
-def current_principal(request: Request, state: StateDep, address: AddressDep) -> Principal:
+# Declares the Authorization header in the OpenAPI description (Swagger UI's "Authorize"
+# button); authenticate() below does the checking, so this never rejects on its own.
+authorization_header = APIKeyHeader(
+    name="Authorization",
+    scheme_name="ApiKey",
+    description="`API-KEY <key>` (as the AchieveIt API documents it) or `Bearer <key>`.",
+    auto_error=False,
+)
+
+
+def current_principal(
+    request: Request,
+    state: StateDep,
+    address: AddressDep,
+    _documented: Annotated[str | None, Security(authorization_header)] = None,
+) -> Principal:
     """Authenticate the request's Authorization header (401 with the reason when it fails)."""
     cached = getattr(request.state, "principal", None)
     if cached is not None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from planfeed.accounts.service import AccountError
@@ -14,6 +16,25 @@ from planfeed.auth.permissions import PermissionDenied
 from planfeed.feeds.errors import FeedError
 from planfeed.feeds.query import QueryError
 from planfeed.http.responses import OrjsonResponse
+
+INTERNAL_ERROR_MESSAGE = (
+    "the server failed to handle the request and changed nothing; try again, and tell your "
+    "administrator if it keeps failing"
+)
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer, for the OpenAPI description."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str = Field(description="A stable machine-readable code, e.g. `not_found`.")
+    message: str = Field(description="What went wrong and what would be right, for people.")
+    errors: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="Details when there are several problems: each names its `field`, "
+        "`parameter` or `row` and has a `message`.",
+    )
 
 
 class ApiError(Exception):
@@ -76,7 +97,55 @@ def install_error_handlers(app: FastAPI) -> None:
         summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return error_response(400, "invalid_request", summary, errors=errors)
 
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, _exc: Exception) -> OrjsonResponse:
+        # Starlette still logs the exception and re-raises it to the server after this answer.
+        return error_response(500, "internal_error", INTERNAL_ERROR_MESSAGE)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> OrjsonResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail))
+
+
+_FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
+
+
+def document_validation_errors(app: FastAPI) -> None:
+    """Make /openapi.json say what ``_validation`` does: 400 with ErrorBody, never 422.
+
+    FastAPI documents request validation failures as ``422 HTTPValidationError`` on every
+    operation with parameters; a 422 an operation documents itself (with ErrorBody) stays.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        spec = generate()
+        error_ref = {"$ref": "#/components/schemas/ErrorBody"}
+        for operations in spec.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.get("responses", {})
+                generated = responses.get("422", {}).get("content", {}).get("application/json", {})
+                if generated.get("schema", {}).get("$ref", "").endswith("/HTTPValidationError"):
+                    del responses["422"]
+                    responses.setdefault(
+                        "400",
+                        {
+                            "description": "A parameter is invalid; `errors` names each one.",
+                            "content": {"application/json": {"schema": error_ref}},
+                        },
+                    )
+        schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+        schemas.setdefault(
+            "ErrorBody", ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+        )
+        text = orjson.dumps(spec["paths"]).decode()
+        for name in _FASTAPI_VALIDATION_SCHEMAS:
+            if f'/{name}"' not in text:
+                schemas.pop(name, None)
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,61 @@
+"""Swagger UI renders the batch API in a real browser with no request leaving this machine."""
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+BATCH_OPERATIONS = {
+    ("POST", "/api/progressupdates/{filename}"),
+    ("POST", "/api/metricupdates/{filename}"),
+    ("GET", "/api/progressupdates/status/{jobId}"),
+    ("GET", "/api/metricupdates/status/{jobId}"),
+    ("GET", "/exports/plans/{plan_id}"),
+    ("GET", "/exports/plans/{plan_id}/externalids"),
+}
+
+
+def test_swagger_ui_lists_and_expands_the_batch_api_offline(live_server, page, screenshot):
+    response = page.goto(f"{live_server.url}/swagger")  # the redirect to /swagger/ included
+    assert response is not None
+    assert response.ok
+    assert page.url == f"{live_server.url}/swagger/"
+    page.wait_for_selector(".opblock-summary-path")
+
+    summaries = page.locator(".opblock-summary")
+    listed = {
+        (
+            summary.locator(".opblock-summary-method").inner_text().strip(),
+            summary.locator(".opblock-summary-path").get_attribute("data-path"),
+        )
+        for summary in summaries.all()
+    }
+    assert listed >= BATCH_OPERATIONS
+    assert page.locator(".info .title").inner_text().startswith("planfeed")
+    assert page.locator(".btn.authorize").is_visible()  # the API key scheme is declared
+
+    submit = page.locator("#operations-batch-submit_progressupdates")
+    submit.locator(".opblock-summary").click()
+    body = submit.locator(".opblock-body")
+    body.wait_for()
+    content_types = body.locator(".body-param-content-type select option").all_inner_texts()
+    assert set(content_types) == {
+        "application/octet-stream",
+        "text/csv",
+        "multipart/form-data",
+        "application/json",
+    }
+    codes = body.locator(".responses-table .response-col_status").all_inner_texts()
+    assert {"200", "202"} - set(codes) == {"202"}  # the submit answers 200, never 202
+    assert {"200", "400", "401", "413", "500"} <= {code.strip() for code in codes}
+    assert '"jobId"' in body.locator(".responses-table").inner_text()
+
+    page.wait_for_load_state("networkidle")
+    shot = screenshot(page, "post-progressupdates")
+    assert shot.stat().st_size > 10_000
+
+    recorder = page.recorder
+    assert recorder.external_requests() == []
+    assert f"{live_server.url}/openapi.json" in recorder.requests
+    assert f"{live_server.url}/static/swagger/swagger-ui-bundle.js" in recorder.requests
+    assert recorder.page_errors == []
+    assert recorder.console_errors == []
