@@ -136,6 +136,13 @@ def test_null_is_none_for_every_type(spec):
             "'0001-01-01T00:00:00+01:00' is out of range once "
             "converted to UTC; use a date-time between years 1 and 9999",
         ),
+        (
+            T,
+            "2025-01-01T10:00:00 01:00",
+            "'2025-01-01T10:00:00 01:00' is not a date-time; "
+            "write it as '2025-01-01T10:00:00' (UTC unless it ends with Z or an offset such as "
+            "+01:00); a + in a URL must be written %2B, or it arrives as a space",
+        ),
         (DAY, "01/31/2025", "'01/31/2025' is not a date; write it as '2025-01-01'"),
         (
             DAY,

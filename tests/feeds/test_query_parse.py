@@ -232,6 +232,16 @@ def test_literal_forms_are_coerced_to_the_field_type(text, field, value):
         assert node.value.utcoffset() == dt.timedelta(0)
 
 
+def test_lookup_keys_in_any_case_are_accepted():
+    canonical = {spec.name: spec for spec in SPECS}
+    assert parse_filter("startdate gt '2025-01-01T10:00:00'", canonical) == Comparison(
+        START_DATE, "gt", JAN1_10, 0
+    )
+    assert parse_orderby("LABEL", canonical) == (OrderTerm(LABEL, False),)
+    assert parse_select("label", canonical) == (LABEL,)
+    assert parse_query({"$select": "Label"}, canonical).select == (LABEL,)
+
+
 def test_orderby_forms():
     assert parse_orderby("Label", FIELDS) == (OrderTerm(LABEL, False),)
     assert parse_orderby(" label  ASC , StartDate DESC ,SpacesLeft", FIELDS) == (

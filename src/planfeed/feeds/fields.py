@@ -35,6 +35,8 @@ _DATETIME_START = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:$|[T ])")
 #: (they cannot be encoded as UTF-8).
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _SHOWN_MAX = 60
+#: '2025-01-01T10:00:00 01:00': an offset whose '+' a URL turned into a space
+_LOST_PLUS = re.compile(r"[0-9] [0-9]{2}:?[0-9]{2}$")
 
 
 class FieldType(enum.StrEnum):
@@ -178,9 +180,12 @@ def _datetime(raw: Literal) -> dt.datetime:
     else:
         parsed = _parse_iso(raw, _DATETIME_START)
     if parsed is None:
+        hint = ""
+        if isinstance(raw, str) and _LOST_PLUS.search(raw):
+            hint = "; a + in a URL must be written %2B, or it arrives as a space"
         raise LiteralError(
             f"{show_literal(raw)} is not a date-time; write it as '2025-01-01T10:00:00' "
-            "(UTC unless it ends with Z or an offset such as +01:00)"
+            f"(UTC unless it ends with Z or an offset such as +01:00){hint}"
         )
     try:
         if parsed.tzinfo is None:

@@ -364,6 +364,13 @@ def _field_list(fields: FieldLookup, keep: Any) -> str:
     return ", ".join(names)
 
 
+def _lower_keys(fields: FieldLookup) -> FieldLookup:
+    """The lookup keyed by lower-cased names, whatever case the caller used for its keys."""
+    if all(key == key.lower() for key in fields):
+        return fields
+    return {spec.name.lower(): spec for spec in fields.values()}
+
+
 _INVALID_FIELD = FieldSpec("?", FieldType.STRING)
 
 
@@ -711,6 +718,7 @@ class _FilterParser:
 
 def parse_filter(text: str, fields: FieldLookup, *, option: str = "$filter") -> Node:
     """Parse a ``$filter`` (or ``$upsert``) expression; raises QueryError with every problem."""
+    fields = _lower_keys(fields)
     fail = _Fail(option)
     if len(text) > MAX_FILTER_LENGTH:
         fail.add(
@@ -778,6 +786,7 @@ def _name_list(
 
 def parse_orderby(text: str, fields: FieldLookup) -> tuple[OrderTerm, ...]:
     """Parse ``$orderby``: ``Field [asc|desc]``, comma-separated, highest priority first."""
+    fields = _lower_keys(fields)
     fail = _Fail("$orderby")
     terms: list[OrderTerm] = []
     seen: dict[str, _Token] = {}
@@ -808,6 +817,7 @@ def parse_select(text: str, fields: FieldLookup) -> tuple[FieldSpec, ...]:
 
     ``*`` alone selects every field, in the module's order.
     """
+    fields = _lower_keys(fields)
     fail = _Fail("$select")
     if text.strip() == "*":
         return tuple(fields.values())
@@ -882,6 +892,7 @@ def parse_query(
     ``params`` may also be Starlette's ``QueryParams`` (or a list of pairs), so a repeated option
     is seen. Option names are case-insensitive; parameters not starting with '$' are ignored.
     """
+    fields = _lower_keys(fields)
     errors: list[QueryErrorDetail] = []
     supported = [o for o in OPTIONS if o != "$upsert" or allow_upsert]
     values: dict[str, tuple[str, str]] = {}
