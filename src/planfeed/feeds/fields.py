@@ -11,7 +11,7 @@ import datetime as dt
 import enum
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -222,7 +222,7 @@ def _parse_iso(raw: Literal, shape: re.Pattern[str]) -> dt.datetime | None:
         return None
 
 
-_COERCERS: dict[FieldType, Any] = {
+_COERCERS: dict[FieldType, Callable[[Literal], Any]] = {
     FieldType.STRING: _string,
     FieldType.INTEGER: _integer,
     FieldType.DECIMAL: _decimal,

@@ -25,7 +25,7 @@ import contextlib
 import difflib
 import enum
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -355,7 +355,7 @@ def _unknown_field_message(name: str, fields: FieldLookup) -> str:
     return f"unknown field '{name}'; known fields: " + _field_list(fields, lambda _s: True)
 
 
-def _field_list(fields: FieldLookup, keep: Any) -> str:
+def _field_list(fields: FieldLookup, keep: Callable[[FieldSpec], bool]) -> str:
     names = [spec.name for spec in fields.values() if keep(spec)]
     if not names:
         return "none"
@@ -437,7 +437,7 @@ class _FilterParser:
     def and_expr(self) -> Node:
         return self.chain("and", self.primary)
 
-    def chain(self, word: str, operand: Any) -> Node:
+    def chain(self, word: str, operand: Callable[[], Node]) -> Node:
         operands: list[Node] = [operand()]
         while self.is_keyword(self.peek(), word):
             keyword = self.advance()
