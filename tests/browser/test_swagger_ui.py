@@ -1,5 +1,9 @@
 """Swagger UI renders the batch API in a real browser with no request leaving this machine."""
 
+import json
+import time
+
+import httpx
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -59,3 +63,54 @@ def test_swagger_ui_lists_and_expands_the_batch_api_offline(live_server, page, s
     assert f"{live_server.url}/static/swagger/swagger-ui-bundle.js" in recorder.requests
     assert recorder.page_errors == []
     assert recorder.console_errors == []
+
+
+def test_try_it_out_with_an_api_key_reaches_this_server(live_server, page, screenshot, make_tenant):
+    """Authorize with an API key, submit a file and read its status through the page."""
+    from planfeed.accounts.models import Role
+
+    tenant = make_tenant("acme")
+    tenant.user("root", Role.SUPER_ADMIN)
+    key = tenant.key("root")
+    page.goto(f"{live_server.url}/swagger/")
+    page.wait_for_selector(".opblock-summary-path")
+
+    page.locator(".btn.authorize").click()
+    dialog = page.locator(".dialog-ux")
+    dialog.locator("input").fill(f"API-KEY {key}")
+    dialog.locator("button.authorize").click()
+    dialog.locator("button.btn-done").click()
+
+    submit = page.locator("#operations-batch-submit_progressupdates")
+    submit.locator(".opblock-summary").click()
+    submit.locator(".try-out__btn").click()
+    submit.locator("input[placeholder='filename']").fill("from_swagger")
+    submit.locator(".body-param-content-type select").select_option("application/json")
+    submit.locator("textarea.body-param__text").fill(
+        '[{"externalId": "NOPE", "status": "On Track", "asOfDate": "2025-11-01"}]'
+    )
+    submit.locator("button.execute").click()
+    live = submit.locator(".live-responses-table")
+    status = live.locator("tr.response .response-col_status").first
+    status.wait_for()
+    assert status.inner_text().strip() == "200"
+    answer = live.locator("tr.response .response-col_description pre").first.inner_text()
+    assert '"jobId"' in answer
+    screenshot(page, "try-it-out")
+
+    recorder = page.recorder
+    submitted = [url for url in recorder.requests if "/api/progressupdates/from_swagger" in url]
+    assert submitted == [f"{live_server.url}/api/progressupdates/from_swagger?dryRun=false"]
+    assert recorder.external_requests() == []
+    assert recorder.page_errors == []
+
+    job_id = json.loads(answer)["jobId"]
+    status_url = f"{live_server.url}/api/progressupdates/status/{job_id}"
+    deadline = time.monotonic() + 30
+    while (
+        status := httpx.get(status_url, headers={"Authorization": f"API-KEY {key}"})
+    ).status_code == 202:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert status.status_code == 400  # the worker rejected the unknown External ID
+    assert status.json()["errors"][0]["value"] == "NOPE"

@@ -397,23 +397,6 @@ def _submit_handler(kind: BatchKind) -> SubmitHandler:
     return submit
 
 
-for _endpoint, _kind in _KINDS.items():
-    router.add_api_route(
-        f"/api/{_endpoint}/{{filename}}",
-        _submit_handler(_kind),
-        methods=["POST"],
-        tags=BATCH_TAGS,
-        response_model=JobAccepted | ValidationReport,
-        responses=_SUBMIT_RESPONSES,
-        openapi_extra=_submit_openapi(_kind),
-        operation_id=f"submit_{_endpoint}",
-        summary=f"Submit a {_kind.value} update file",
-        description=f"Queue a {_kind.value} update file and answer its job id at once; a "
-        "worker applies it. The whole file is validated first: a file with any bad row "
-        "applies nothing, and the job's status lists every bad row.",
-    )
-
-
 def _status_message(job: Job) -> str:
     return {
         JobState.QUEUED.value: "queued; poll again shortly",
@@ -527,25 +510,45 @@ def _status_handler(endpoint: str) -> Callable[..., Response]:
     return job_status
 
 
-for _endpoint, _kind in _KINDS.items():
-    _path = f"/api/{_endpoint}/status/{{jobId}}"
-    _handler = _status_handler(_endpoint)
-    router.add_api_route(
-        _path,
-        _handler,
-        methods=["GET"],
-        tags=BATCH_TAGS,
-        response_model=JobStatus,
-        responses=_STATUS_RESPONSES,
-        operation_id=f"status_{_endpoint}",
-        summary=f"A {_kind.value} job's status",
-        description="The job's state as the HTTP status (202 queued or running, 200 applied, "
-        "400 rejected, 500 failed) with the details as JSON. HEAD answers the same status "
-        "without a body (`curl -I`).",
-    )
-    router.add_api_route(
-        _path, _handler, methods=["HEAD"], include_in_schema=False, response_model=None
-    )
+def _register_batch_routes() -> None:
+    """One submit and one status route per kind, so each shows up under its own path."""
+    for endpoint, kind in _KINDS.items():
+        router.add_api_route(
+            f"/api/{endpoint}/{{filename}}",
+            _submit_handler(kind),
+            methods=["POST"],
+            tags=BATCH_TAGS,
+            response_model=JobAccepted | ValidationReport,
+            responses=_SUBMIT_RESPONSES,
+            openapi_extra=_submit_openapi(kind),
+            operation_id=f"submit_{endpoint}",
+            summary=f"Submit a {kind.value} update file",
+            description=f"Queue a {kind.value} update file and answer its job id at once; a "
+            "worker applies it. The whole file is validated first: a file with any bad row "
+            "applies nothing, and the job's status lists every bad row.",
+        )
+    for endpoint, kind in _KINDS.items():
+        path = f"/api/{endpoint}/status/{{jobId}}"
+        handler = _status_handler(endpoint)
+        router.add_api_route(
+            path,
+            handler,
+            methods=["GET"],
+            tags=BATCH_TAGS,
+            response_model=JobStatus,
+            responses=_STATUS_RESPONSES,
+            operation_id=f"status_{endpoint}",
+            summary=f"A {kind.value} job's status",
+            description="The job's state as the HTTP status (202 queued or running, 200 applied, "
+            "400 rejected, 500 failed) with the details as JSON. HEAD answers the same status "
+            "without a body (`curl -I`).",
+        )
+        router.add_api_route(
+            path, handler, methods=["HEAD"], include_in_schema=False, response_model=None
+        )
+
+
+_register_batch_routes()
 
 
 class ExportAnswer(BaseModel):
