@@ -139,9 +139,7 @@ def run(ctx: BenchContext) -> list[Result]:
     with ctx.engine.connect() as connection:
         item_ids = dict(
             connection.execute(
-                select(PlanItem.external_id, PlanItem.id).where(
-                    PlanItem.plan_id == seeded.plan_pk
-                )
+                select(PlanItem.external_id, PlanItem.id).where(PlanItem.plan_id == seeded.plan_pk)
             ).all()
         )
     jobs, baselines, peaks = Timings(), Timings(), []

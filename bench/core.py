@@ -435,7 +435,7 @@ def analyze(ctx: BenchContext) -> None:
         with ctx.engine.begin() as connection:
             for table in ("plan_items", "checklists"):
                 connection.exec_driver_sql(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                     f"(SELECT max(id) FROM {table}))"
                 )
 

@@ -15,8 +15,8 @@ import contextlib
 import datetime as dt
 import importlib
 import os
-import platform
 import pkgutil
+import platform
 import shlex
 import sqlite3
 import sys

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Header, Path, Query, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 from starlette.datastructures import UploadFile
@@ -116,6 +116,7 @@ _SUBMIT_DOC = {
 @router.post("/api/{endpoint}/{filename}", responses=_SUBMIT_DOC, response_model=JobAccepted)
 async def submit(
     request: Request,
+    background: BackgroundTasks,
     state: StateDep,
     principal: CurrentPrincipal,
     session: ScopedSession,
@@ -155,7 +156,9 @@ async def submit(
         raise ApiError(422, "idempotency_key_reused", str(exc)) from exc
     worker = getattr(request.app.state, "worker", None)
     if worker is not None and not submission.reused:
-        worker.notify()  # it polls too, so a wake-up before our commit costs one interval
+        # Background tasks run after the response, so after the session dependency committed
+        # the job: a wake-up before the commit would find nothing and wait a poll interval.
+        background.add_task(worker.notify)
     return JobAccepted(jobId=submission.job.id)
 
 
