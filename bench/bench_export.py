@@ -57,7 +57,12 @@ def capture_sql(ctx: BenchContext, organisation_id: int, plan_public_id: str, sk
             export_page(session, plan, skip=skip, take=TAKE)
     finally:
         event.remove(ctx.engine, "before_cursor_execute", record)
-    return [(statement, parameters) for statement, parameters in captured if statement.strip()]
+    control = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+    return [
+        (statement, parameters)
+        for statement, parameters in captured
+        if statement.strip() and not statement.lstrip().upper().startswith(control)
+    ]
 
 
 def replay(connection: Any, statements: list) -> float:

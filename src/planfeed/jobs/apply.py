@@ -20,15 +20,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from sqlalchemy import (
-    ARRAY,
     Connection,
-    String,
     Table,
     and_,
-    any_,
-    bindparam,
     case,
     func,
     insert,
@@ -43,6 +38,7 @@ from planfeed.auth.permissions import editable_plan_ids
 from planfeed.auth.principal import Principal
 from planfeed.db.base import utcnow
 from planfeed.db.scope import Scope, scope_criteria
+from planfeed.db.values import one_of
 from planfeed.ingest import BatchKind, ParseResult, check_against_items
 from planfeed.plans.models import MetricUpdate, PlanItem, ProgressUpdate, UpdateSource
 
@@ -71,20 +67,9 @@ def lookup_items(
         scope_criteria(table, principal.scope)
     )
     dialect = connection.dialect.name
-    if dialect == "postgresql":
+    if dialect in ("postgresql", "sqlite"):
         batches = [
-            connection.execute(
-                columns.where(table.c.external_id == any_(bindparam("ids", type_=ARRAY(String)))),
-                {"ids": ids},
-            ).all()
-        ]
-    elif dialect == "sqlite":
-        listed = func.json_each(bindparam("ids", type_=String)).table_valued("value")
-        batches = [
-            connection.execute(
-                columns.where(table.c.external_id.in_(select(listed.c.value))),
-                {"ids": orjson.dumps(ids).decode()},
-            ).all()
+            connection.execute(columns.where(one_of(table.c.external_id, ids, dialect))).all()
         ]
     else:
         batches = [
