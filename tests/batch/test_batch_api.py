@@ -397,6 +397,24 @@ def test_export_paging_is_stable_and_complete(client, acme):
     assert len({i["id"] for i in same}) == 4
 
 
+def test_export_row_numbers_are_tree_order_in_every_sort_and_page(client, acme):
+    tree = {"1": 1, "1.1": 2, "1.2": 3, "1.10": 4}
+    for params in (
+        {},
+        {"sortDirection": "desc"},
+        {"sortKey": "name"},
+        {"sortKey": "name", "sortDirection": "desc"},
+        {"sortKey": "alignsTo"},
+    ):
+        for skip in (0, 1, 3):
+            items = export(client, acme, skip=skip, take=2, **params).json()["items"]
+            assert items, (params, skip)
+            assert [i["rowNumber"] for i in items] == [tree[i["sequenceId"]] for i in items]
+    descending = export(client, acme, sortDirection="desc").json()["items"]
+    assert [i["sequenceId"] for i in descending] == ["1.10", "1.2", "1.1", "1"]
+    assert export(client, acme, skip=4).json() == {"items": [], "totalCount": 4}
+
+
 @pytest.mark.parametrize(
     ("params", "parameter"),
     [

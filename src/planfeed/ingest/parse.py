@@ -22,11 +22,17 @@ import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import Protocol
 
 import orjson
 from dateutil.parser import isoparse
 
 from planfeed.plans.statuses import STATUS_LABELS, Status
+
+_STATUS_BY_LOWER = {
+    label.lower(): status for label, status in zip(STATUS_LABELS, Status, strict=True)
+}
 
 EXTERNAL_ID = "External ID"
 STATUS = "Status"
@@ -125,6 +131,16 @@ class ItemFacts:
     writable: bool = True
 
 
+class ItemFactsLike(Protocol):
+    """Anything with :class:`ItemFacts`'s two attributes (the worker's looked-up items)."""
+
+    @property
+    def has_metric(self) -> bool: ...
+
+    @property
+    def writable(self) -> bool: ...
+
+
 def _shown(value: str) -> str:
     return value if len(value) <= _VALUE_SHOWN else value[:_VALUE_SHOWN] + "…"
 
@@ -199,7 +215,15 @@ def parse_batch(
     return result
 
 
-_Record = tuple[int, dict[str, str]]
+# A record's cells in this fixed order, "" where the file has no such column.
+_CELLS = (EXTERNAL_ID, STATUS, METRIC_VALUE, AS_OF, COMMENT)
+_Cells = tuple[str, str, str, str, str]
+_Record = tuple[int, _Cells]
+
+
+def _getter(columns: list[str] | tuple[str, ...]) -> itemgetter[list[str]]:
+    """Picks :data:`_CELLS` out of a row of ``columns`` with one "" appended (index -1)."""
+    return itemgetter(*(columns.index(name) if name in columns else -1 for name in _CELLS))
 
 
 def _csv_records(text: str, kind: BatchKind, result: ParseResult) -> Iterator[_Record] | None:
@@ -262,6 +286,9 @@ def _csv_rows(
     result: ParseResult,
 ) -> Iterator[_Record]:
     template = kind.columns
+    by_header = _getter(header) if header else None
+    by_template = _getter(template)
+    padding = [""] * (len(template) + 1)
     expected = (
         f"{len(header)} (as in the header)"
         if header
@@ -287,7 +314,7 @@ def _csv_rows(
 
     for row_number, cells in rows():
         spreadsheet_row = row_number
-        if not cells or all(not cell.strip() for cell in cells):
+        if not cells or (not cells[0].strip() and not "".join(cells).strip()):
             result.total_rows += 1
             result.errors.append(
                 RowError(
@@ -310,7 +337,8 @@ def _csv_rows(
                     )
                 )
                 continue
-            yield spreadsheet_row, dict(zip(header, cells, strict=True))
+            cells.append("")
+            yield spreadsheet_row, by_header(cells)
         else:
             width = len(cells)
             if not (len(kind.required) <= width <= len(template)):
@@ -325,7 +353,8 @@ def _csv_rows(
                     )
                 )
                 continue
-            yield spreadsheet_row, dict(zip(template, cells, strict=False))
+            cells.extend(padding[width:])
+            yield spreadsheet_row, by_template(cells)
 
 
 def _json_records(text: str, kind: BatchKind, result: ParseResult) -> Iterator[_Record] | None:
@@ -381,7 +410,7 @@ def _json_records(text: str, kind: BatchKind, result: ParseResult) -> Iterator[_
             if bad:
                 result.total_rows += 1
                 continue
-            yield index, cells
+            yield index, tuple(cells.get(name, "") for name in _CELLS)  # type: ignore[misc]
 
     return records()
 
@@ -423,23 +452,40 @@ def parse_date(text: str) -> dt.date | None:
 
 
 class _RowValidator:
+    """Checks one record at a time; the common, valid case is kept cheap (100k-row files)."""
+
     def __init__(self, kind: BatchKind, result: ParseResult) -> None:
         self.kind = kind
         self.result = result
+        self.progress = kind is BatchKind.PROGRESS
+        self._dates: dict[str, dt.date | None] = {}  # files repeat a handful of dates
 
     def error(self, row: int, column: str, value: str, message: str) -> None:
         self.result.errors.append(RowError(row, column, _shown(value), message))
 
-    def check(self, row: int, cells: Mapping[str, str]) -> None:
-        errors_before = len(self.result.errors)
-        external_id = cells.get(EXTERNAL_ID, "").strip()
-        self._check_external_id(row, external_id)
+    def check(self, row: int, cells: _Cells) -> None:
+        errors = self.result.errors
+        errors_before = len(errors)
+        external_id, raw_status, raw_value, raw_date, raw_comment = cells
+        external_id = external_id.strip()
+        if (
+            not external_id
+            or len(external_id) > MAX_EXTERNAL_ID
+            or "," in external_id
+            or '"' in external_id
+            or "external" in external_id.lower()
+        ):
+            self._check_external_id(row, external_id)
         status = None
-        if self.kind is BatchKind.PROGRESS:
-            status = self._status(row, cells.get(STATUS, ""))
-        metric_value = self._number(row, cells.get(METRIC_VALUE, ""))
-        raw_date = cells.get(AS_OF, "")
-        as_of = parse_date(raw_date)
+        if self.progress:
+            status = _STATUS_BY_LOWER.get(raw_status.strip().lower())
+            if status is None:
+                self._status(row, raw_status)
+        metric_value = self._number(row, raw_value) if raw_value else None
+        try:
+            as_of = self._dates[raw_date]
+        except KeyError:
+            as_of = self._dates[raw_date] = parse_date(raw_date)
         if as_of is None:
             self.error(
                 row,
@@ -450,7 +496,7 @@ class _RowValidator:
                 else f"{raw_date!r} is not a date; use ISO-8601 (2025-01-31, "
                 "2025-01-31T10:00:00) or MM/DD/YYYY (01/31/2025)",
             )
-        comment = (cells.get(COMMENT) or "").strip() or None
+        comment = raw_comment.strip() or None if raw_comment else None
         if comment is not None and len(comment) > MAX_COMMENT:
             self.error(
                 row,
@@ -458,7 +504,7 @@ class _RowValidator:
                 comment,
                 f"the comment has {len(comment)} characters; at most {MAX_COMMENT}",
             )
-        if len(self.result.errors) == errors_before and as_of is not None:
+        if len(errors) == errors_before and as_of is not None:
             self.result.rows.append(
                 ParsedRow(row, external_id, status, metric_value, as_of, comment)
             )
@@ -563,7 +609,7 @@ def external_ids(result: ParseResult) -> set[str]:
     return {row.external_id for row in result.rows}
 
 
-def check_against_items(result: ParseResult, items: Mapping[str, ItemFacts]) -> list[RowError]:
+def check_against_items(result: ParseResult, items: Mapping[str, ItemFactsLike]) -> list[RowError]:
     """Second phase, after the caller looked the IDs up in its organisation and environment:
     unknown IDs, items the caller may not update, and missing values for metric items."""
     new_errors: list[RowError] = []

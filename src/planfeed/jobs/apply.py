@@ -1,66 +1,99 @@
 """Validating a claimed job's file against the database, and applying it in one transaction.
 
-Hot path: items are looked up in chunks through the scoped ORM, history rows are inserted with
-one executemany, and each touched item is updated once. An update dated before the item's
-latest keeps its place in the history but changes neither the status nor the current value.
+Hot path, sized for 100,000-row files (see bench/bench_batch.py and docs/performance.md):
+
+- items are looked up with one Core statement for the whole file (a JSON array parameter on
+  SQLite, an array on PostgreSQL), limited to the caller's scope by ``scope_criteria``;
+- history rows are bulk-loaded with the driver (COPY on PostgreSQL, ``executemany`` of ready
+  tuples on SQLite), skipping SQLAlchemy's per-row parameter processing;
+- everything after that is set-based SQL over the job's own history rows (found by ``job_id``):
+  the metric history of a progress file is one INSERT … SELECT, and every touched item is
+  updated by one UPDATE … FROM a per-item summary (latest row by As Of Date, then file order).
+
+An update dated before the item's latest keeps its place in the history but changes neither
+the status nor the current value. The caller owns the transaction (one per job).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple
 
-from sqlalchemy import Row, bindparam, case, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    and_,
+    case,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from planfeed.auth.permissions import editable_plan_ids
 from planfeed.auth.principal import Principal
 from planfeed.db.base import utcnow
 from planfeed.db.scope import Scope, scope_criteria
-from planfeed.ingest import BatchKind, ItemFacts, ParsedRow, ParseResult, check_against_items
+from planfeed.db.values import one_of
+from planfeed.ingest import BatchKind, ParseResult, check_against_items
 from planfeed.plans.models import MetricUpdate, PlanItem, ProgressUpdate, UpdateSource
 
-LOOKUP_CHUNK = 900
+LOOKUP_CHUNK = 900  # dialects other than SQLite and PostgreSQL: IN lists of this size
 
 
-@dataclass(frozen=True, slots=True)
-class _Item:
+class _Item(NamedTuple):
+    """A looked-up item (a named tuple: 100,000 of them are made per large file)."""
+
     id: int
     has_metric: bool
-    last_update_on: Any
-    last_metric_on: Any
     writable: bool
+
+
+# A file naming at least this share of the scope's items is matched against a scan of the
+# scope's items (one index range) instead of one index probe per External ID.
+SCAN_SHARE = 0.25
 
 
 def lookup_items(
     session: Session, principal: Principal, external_ids: Iterable[str]
 ) -> dict[str, _Item]:
-    """The caller's items by external ID (the session's scope limits the search)."""
+    """The caller's items by external ID: one Core statement in the caller's scope."""
     editable = editable_plan_ids(principal)
     editable_ids = set(session.scalars(editable)) if editable is not None else None
-    found: dict[str, _Item] = {}
     ids = list(external_ids)
-    for start in range(0, len(ids), LOOKUP_CHUNK):
-        chunk = ids[start : start + LOOKUP_CHUNK]
-        rows: Iterable[Row[Any]] = session.execute(
-            select(
-                PlanItem.external_id,
-                PlanItem.id,
-                PlanItem.plan_id,
-                PlanItem.has_metric,
-                PlanItem.last_update_on,
-                PlanItem.last_metric_on,
-            ).where(PlanItem.external_id.in_(chunk))
-        )
-        for external_id, item_id, plan_id, has_metric, last_update, last_metric in rows:
+    if not ids:
+        return {}
+    connection = session.connection()
+    table = PlanItem.__table__
+    columns = select(table.c.external_id, table.c.id, table.c.plan_id, table.c.has_metric).where(
+        scope_criteria(table, principal.scope)
+    )
+    dialect = connection.dialect.name
+    in_scope = connection.execute(
+        select(func.count()).select_from(table).where(scope_criteria(table, principal.scope))
+    ).scalar_one()
+    if len(ids) >= SCAN_SHARE * in_scope:
+        wanted = set(ids)
+        batches = [[row for row in connection.execute(columns).all() if row[0] in wanted]]
+    elif dialect in ("postgresql", "sqlite"):
+        batches = [
+            connection.execute(columns.where(one_of(table.c.external_id, ids, dialect))).all()
+        ]
+    else:
+        batches = [
+            connection.execute(
+                columns.where(table.c.external_id.in_(ids[start : start + LOOKUP_CHUNK]))
+            ).all()
+            for start in range(0, len(ids), LOOKUP_CHUNK)
+        ]
+    found: dict[str, _Item] = {}
+    for rows in batches:
+        for external_id, item_id, plan_id, has_metric in rows:
             found[external_id] = _Item(
-                item_id,
-                has_metric,
-                last_update,
-                last_metric,
-                editable_ids is None or plan_id in editable_ids,
+                item_id, bool(has_metric), editable_ids is None or plan_id in editable_ids
             )
     return found
 
@@ -68,10 +101,7 @@ def lookup_items(
 def validate(session: Session, principal: Principal, result: ParseResult) -> dict[str, _Item]:
     """Run the database checks on a parsed file; errors are appended to ``result``."""
     items = lookup_items(session, principal, {row.external_id for row in result.rows})
-    check_against_items(
-        result,
-        {key: ItemFacts(has_metric=i.has_metric, writable=i.writable) for key, i in items.items()},
-    )
+    check_against_items(result, items)
     return items
 
 
@@ -80,11 +110,15 @@ def apply(
     principal: Principal,
     result: ParseResult,
     items: dict[str, _Item],
-    job_id: str | None,
+    job_id: str,
     source: UpdateSource = UpdateSource.JOB,
 ) -> int:
-    """Write every row of a valid file; returns the number of rows applied."""
+    """Write every row of a valid file; returns the number of rows applied.
+
+    ``job_id`` marks the history rows, and the set-based steps find this job's rows by it.
+    """
     scope = principal.scope
+    connection = session.connection()
     now = utcnow()
     common = {
         "organisation_id": scope.organisation_id,
@@ -94,163 +128,202 @@ def apply(
         "job_id": job_id,
         "created_at": now,
     }
-    by_item: dict[int, list[ParsedRow]] = defaultdict(list)
-    for row in result.rows:
-        by_item[items[row.external_id].id].append(row)
     if result.kind is BatchKind.PROGRESS:
-        _apply_progress(session, scope, result.rows, items, by_item, common, now)
+        table = ProgressUpdate.__table__
+        as_of = _driver_values(connection, table.c.as_of)
+        _bulk_insert(
+            connection,
+            table,
+            common,
+            ("item_id", "status", "value", "as_of", "comment"),
+            [
+                (
+                    items[row.external_id].id,
+                    row.status.value if row.status is not None else 0,
+                    row.metric_value,
+                    as_of(row.as_of),
+                    row.comment,
+                )
+                for row in result.rows
+            ],
+        )
+        _copy_metric_history(connection, scope, job_id)
+        _update_items_from_progress(connection, scope, job_id, principal.user_id, now)
     else:
-        _apply_metrics(session, scope, result.rows, items, by_item, common, now)
+        table = MetricUpdate.__table__
+        as_of = _driver_values(connection, table.c.as_of)
+        _bulk_insert(
+            connection,
+            table,
+            common,
+            ("item_id", "value", "as_of"),
+            [
+                (items[row.external_id].id, row.metric_value, as_of(row.as_of))
+                for row in result.rows
+                if row.metric_value is not None
+            ],
+        )
+        _update_items_from_metrics(connection, scope, job_id, now)
     return len(result.rows)
 
 
-def _latest(rows: list[ParsedRow]) -> ParsedRow:
-    """The row that wins for the item: latest As Of Date, the later row on a tie."""
-    return max(enumerate(rows), key=lambda pair: (pair[1].as_of, pair[0]))[1]
+def _driver_values(connection: Connection, column: Any) -> Callable[[Any], Any]:
+    """``value`` as the driver takes it for ``column``: the column type's own bind processor
+    (so dates are stored exactly as SQLAlchemy stores them), cached per distinct value, since a
+    file has only a few distinct dates."""
+    process = column.type._cached_bind_processor(connection.dialect)
+    if process is None:
+        return lambda value: value
+    cache: dict[Any, Any] = {None: None}
+
+    def convert(value: Any) -> Any:
+        try:
+            return cache[value]
+        except KeyError:
+            cache[value] = converted = process(value)
+            return converted
+
+    return convert
 
 
-def _apply_progress(
-    session: Session,
-    scope: Scope,
-    rows: list[ParsedRow],
-    items: dict[str, _Item],
-    by_item: dict[int, list[ParsedRow]],
-    common: dict[str, Any],
-    now: Any,
+def _bulk_insert(
+    connection: Connection,
+    table: Table,
+    constants: dict[str, Any],
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
 ) -> None:
-    history = [
-        {
-            **common,
-            "item_id": items[row.external_id].id,
-            "status": row.status.value if row.status is not None else 0,
-            "value": row.metric_value,
-            "as_of": row.as_of,
-            "comment": row.comment,
-        }
-        for row in rows
-    ]
-    session.execute(insert(ProgressUpdate.__table__), history)
-    metric_history = [
-        {
-            **_without(common, "comment"),
-            "item_id": h["item_id"],
-            "value": h["value"],
-            "as_of": h["as_of"],
-        }
-        for h in history
-        if h["value"] is not None
-    ]
-    if metric_history:
-        session.execute(insert(MetricUpdate.__table__), metric_history)
-    items_by_id = {item.id: item for item in items.values()}
-    current: list[dict[str, Any]] = []
-    counts_only: list[dict[str, Any]] = []
-    for item_id, item_rows in by_item.items():
-        item = items_by_id[item_id]
-        latest = _latest(item_rows)
-        if item.last_update_on is None or latest.as_of >= item.last_update_on:
-            current.append(
-                {
-                    "b_id": item_id,
-                    "b_count": len(item_rows),
-                    "b_status": latest.status.value if latest.status is not None else 0,
-                    "b_value": latest.metric_value if item.has_metric else None,
-                    "b_has_value": item.has_metric and latest.metric_value is not None,
-                    "b_as_of": latest.as_of,
-                    "b_comment": latest.comment,
-                    "b_user": common["author_id"],
-                    "b_now": now,
-                }
+    """Insert ``constants`` + each of ``rows`` (driver-ready values, see :func:`_driver_values`)
+    with the driver itself: COPY on PostgreSQL, one executemany elsewhere."""
+    if not rows:
+        return
+    dialect = connection.dialect
+    names = (*constants, *columns)
+    fixed = tuple(_driver_values(connection, table.c[name])(v) for name, v in constants.items())
+    if dialect.name == "postgresql":
+        quote = dialect.identifier_preparer.quote
+        statement = f"COPY {quote(table.name)} ({', '.join(quote(n) for n in names)}) FROM STDIN"
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(fixed + row)
+        return
+    compiled = insert(table).compile(dialect=dialect, column_keys=list(names))
+    if compiled.positiontup is None:  # a named paramstyle
+        keyed = [dict(zip(names, fixed + row, strict=True)) for row in rows]
+        connection.exec_driver_sql(compiled.string, keyed)  # type: ignore[arg-type]
+        return
+    order = [names.index(name) for name in compiled.positiontup]
+    if order == list(range(len(names))):
+        connection.exec_driver_sql(compiled.string, [fixed + row for row in rows])  # type: ignore[arg-type]
+    else:
+        connection.exec_driver_sql(
+            compiled.string,
+            [tuple((fixed + row)[i] for i in order) for row in rows],  # type: ignore[arg-type]
+        )
+
+
+def _copy_metric_history(connection: Connection, scope: Scope, job_id: str) -> None:
+    """Every progress row with a value is also a metric history row (in file order)."""
+    progress = ProgressUpdate.__table__
+    metric = MetricUpdate.__table__
+    names = (
+        "organisation_id",
+        "environment",
+        "item_id",
+        "value",
+        "as_of",
+        "author_id",
+        "source",
+        "job_id",
+        "created_at",
+    )
+    connection.execute(
+        insert(metric).from_select(
+            names,
+            select(*(progress.c[name] for name in names))
+            .where(
+                progress.c.job_id == job_id,
+                progress.c.value.is_not(None),
+                scope_criteria(progress, scope),
             )
-        else:
-            counts_only.append({"b_id": item_id, "b_count": len(item_rows), "b_now": now})
-    table = PlanItem.__table__
-    in_scope = scope_criteria(table, scope)
-    if current:
-        session.execute(
-            update(table)
-            .where(table.c.id == bindparam("b_id"), in_scope)
-            .values(
-                status=bindparam("b_status"),
-                current_value=_keep_unless(
-                    bindparam("b_has_value"), bindparam("b_value"), table.c.current_value
+            .order_by(progress.c.id),
+        )
+    )
+
+
+def _latest_per_item(history: Table, scope: Scope, job_id: str, *columns: str) -> Any:
+    """Per item touched by the job: its number of rows and the values of its winning row
+    (latest As Of Date; on a tie the later row of the file, i.e. the higher id)."""
+    ranked = (
+        select(
+            history.c.item_id,
+            *(history.c[name] for name in columns),
+            func.row_number()
+            .over(
+                partition_by=history.c.item_id,
+                order_by=(history.c.as_of.desc(), history.c.id.desc()),
+            )
+            .label("place"),
+            func.count().over(partition_by=history.c.item_id).label("rows"),
+        )
+        .where(history.c.job_id == job_id, scope_criteria(history, scope))
+        .subquery("ranked")
+    )
+    return (
+        select(ranked.c.item_id, ranked.c.rows, *(ranked.c[name] for name in columns))
+        .where(ranked.c.place == 1)
+        .subquery("latest")
+    )
+
+
+def _update_items_from_progress(
+    connection: Connection, scope: Scope, job_id: str, user_id: int | None, now: Any
+) -> None:
+    items = PlanItem.__table__
+    latest = _latest_per_item(
+        ProgressUpdate.__table__, scope, job_id, "status", "value", "as_of", "comment"
+    )
+    newer = or_(items.c.last_update_on.is_(None), latest.c.as_of >= items.c.last_update_on)
+
+    def if_newer(new: Any, old: Any) -> Any:
+        return case((newer, new), else_=old)
+
+    connection.execute(
+        update(items)
+        .where(items.c.id == latest.c.item_id, scope_criteria(items, scope))
+        .values(
+            status=if_newer(latest.c.status, items.c.status),
+            current_value=case(
+                (
+                    and_(newer, items.c.has_metric.is_(True), latest.c.value.is_not(None)),
+                    latest.c.value,
                 ),
-                last_update_on=bindparam("b_as_of"),
-                last_update_comment=bindparam("b_comment"),
-                last_progress_user_id=bindparam("b_user"),
-                updates_count=table.c.updates_count + bindparam("b_count"),
-                updated_at=bindparam("b_now"),
+                else_=items.c.current_value,
             ),
-            current,
-        )
-    if counts_only:
-        session.execute(
-            update(table)
-            .where(table.c.id == bindparam("b_id"), in_scope)
-            .values(
-                updates_count=table.c.updates_count + bindparam("b_count"),
-                updated_at=bindparam("b_now"),
+            last_update_on=if_newer(latest.c.as_of, items.c.last_update_on),
+            last_update_comment=if_newer(latest.c.comment, items.c.last_update_comment),
+            last_progress_user_id=if_newer(
+                literal(user_id, type_=items.c.last_progress_user_id.type),
+                items.c.last_progress_user_id,
             ),
-            counts_only,
+            updates_count=items.c.updates_count + latest.c.rows,
+            updated_at=now,
         )
+        .execution_options(synchronize_session=False)
+    )
 
 
-def _apply_metrics(
-    session: Session,
-    scope: Scope,
-    rows: list[ParsedRow],
-    items: dict[str, _Item],
-    by_item: dict[int, list[ParsedRow]],
-    common: dict[str, Any],
-    now: Any,
-) -> None:
-    history = [
-        {
-            **common,
-            "item_id": items[row.external_id].id,
-            "value": row.metric_value,
-            "as_of": row.as_of,
-        }
-        for row in rows
-        if row.metric_value is not None
-    ]
-    if history:
-        session.execute(insert(MetricUpdate.__table__), history)
-    items_by_id = {item.id: item for item in items.values()}
-    current = []
-    for item_id, item_rows in by_item.items():
-        item = items_by_id[item_id]
-        valued = [row for row in item_rows if row.metric_value is not None]
-        if not valued:
-            continue
-        latest = _latest(valued)
-        if item.last_metric_on is None or latest.as_of >= item.last_metric_on:
-            current.append(
-                {
-                    "b_id": item_id,
-                    "b_value": latest.metric_value,
-                    "b_as_of": latest.as_of,
-                    "b_now": now,
-                }
-            )
-    if current:
-        table = PlanItem.__table__
-        session.execute(
-            update(table)
-            .where(table.c.id == bindparam("b_id"), scope_criteria(table, scope))
-            .values(
-                current_value=bindparam("b_value"),
-                last_metric_on=bindparam("b_as_of"),
-                updated_at=bindparam("b_now"),
-            ),
-            current,
+def _update_items_from_metrics(connection: Connection, scope: Scope, job_id: str, now: Any) -> None:
+    items = PlanItem.__table__
+    latest = _latest_per_item(MetricUpdate.__table__, scope, job_id, "value", "as_of")
+    connection.execute(
+        update(items)
+        .where(
+            items.c.id == latest.c.item_id,
+            scope_criteria(items, scope),
+            or_(items.c.last_metric_on.is_(None), latest.c.as_of >= items.c.last_metric_on),
         )
-
-
-def _keep_unless(flag: Any, new: Any, old: Any) -> Any:
-    """``new`` when ``flag`` holds, else the column's current value (one UPDATE for all items)."""
-    return case((flag, new), else_=old)
-
-
-def _without(values: dict[str, Any], key: str) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if k != key}
+        .values(current_value=latest.c.value, last_metric_on=latest.c.as_of, updated_at=now)
+    )

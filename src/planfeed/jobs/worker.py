@@ -133,9 +133,9 @@ class Worker:
             if now - last_rescue >= self.rescue_interval:
                 last_rescue = now
                 self._safely(queue.rescue_stale, self.engine)
+            self.wakeup.clear()  # before the claim, so a notify during it is not lost
             if not self.run_once():
                 self.wakeup.wait(self.poll_interval)
-                self.wakeup.clear()
 
     def run_once(self) -> bool:
         """Claim and process one job; False when there was none."""

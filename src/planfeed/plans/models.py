@@ -121,7 +121,15 @@ class PlanItem(TenantScoped, Timestamps, Base):
     __tablename__ = "plan_items"
     __table_args__ = (
         UniqueConstraint("organisation_id", "environment", "external_id"),
-        Index("ix_plan_items_plan_sequence", "plan_id", "sequence_key"),
+        # The export's page order, with the tenant scope, so a page's ids come from the index.
+        Index(
+            "ix_plan_items_plan_scope_sequence",
+            "plan_id",
+            "organisation_id",
+            "environment",
+            "sequence_key",
+            "id",
+        ),
         Index("ix_plan_items_parent", "parent_id"),
     )
 

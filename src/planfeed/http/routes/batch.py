@@ -13,7 +13,7 @@ from contextlib import aclosing
 from enum import Enum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Header, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from starlette.datastructures import UploadFile
@@ -325,6 +325,7 @@ SubmitHandler = Callable[..., Awaitable[Any]]
 
 async def _submit(
     request: Request,
+    background: BackgroundTasks,
     state: AppState,
     principal: Principal,
     session: ScopedSession,
@@ -362,13 +363,16 @@ async def _submit(
         raise ApiError(422, "idempotency_key_reused", str(exc)) from exc
     worker = getattr(request.app.state, "worker", None)
     if worker is not None and not submission.reused:
-        worker.notify()  # it polls too, so a wake-up before our commit costs one interval
+        # Background tasks run after the response, so after the session dependency committed
+        # the job: a wake-up before the commit would find nothing and wait a poll interval.
+        background.add_task(worker.notify)
     return JobAccepted(jobId=submission.job.id)
 
 
 def _submit_handler(kind: BatchKind) -> SubmitHandler:
     async def submit(
         request: Request,
+        background: BackgroundTasks,
         state: StateDep,
         principal: CurrentPrincipal,
         session: ScopedSession,
@@ -391,7 +395,15 @@ def _submit_handler(kind: BatchKind) -> SubmitHandler:
         ] = None,
     ) -> Any:
         return await _submit(
-            request, state, principal, session, kind, filename, dry_run, idempotency_key
+            request,
+            background,
+            state,
+            principal,
+            session,
+            kind,
+            filename,
+            dry_run,
+            idempotency_key,
         )
 
     return submit
