@@ -9,7 +9,6 @@ import statistics
 import subprocess
 import threading
 import time
-from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -76,6 +75,7 @@ _WHERE = (
     "AND t.organisation_id = :org AND t.environment = :env "
     "AND d.status = 'Available' AND t.code = 'FirAid'"
 )
+
 
 def make_app() -> FastAPI:
     """planfeed's app plus the bare baseline route (``uvicorn --factory`` calls this)."""

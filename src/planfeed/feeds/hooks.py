@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from planfeed.accounts.credentials import hash_password
 from planfeed.accounts.models import Role, User, UserStatus
@@ -17,8 +17,9 @@ from planfeed.accounts.service import AccountError, parse_allowlist
 from planfeed.accounts.service import create_api_key as make_api_key
 from planfeed.auth.permissions import Action, PlanRole, allowed, plan_role
 from planfeed.feeds.errors import FieldProblem, conflict, field_error, forbidden, invalid
-from planfeed.ingest import BatchKind, ItemFacts, ParsedRow, ParseResult, check_against_items
-from planfeed.plans.models import PlanItem, PlanLevel, ProgressUpdate, UpdateSource
+from planfeed.ingest import ParsedRow
+from planfeed.jobs.apply import apply_single_update
+from planfeed.plans.models import PlanItem, PlanLevel, UpdateSource
 from planfeed.plans.sequence import sequence_key
 from planfeed.plans.statuses import Status
 from planfeed.training.models import BookingStatus, CourseDate, CourseDateStatus
@@ -223,28 +224,19 @@ def check_plan_item(ctx: WriteContext) -> None:
 def create_progress_update(ctx: WriteContext) -> int:
     """A progress update posted through the feeds goes through the batch validation and apply
     path as a one-row file, so both APIs move an item in exactly the same way."""
-    from planfeed.jobs.apply import apply, lookup_items
-
     values = ctx.values
-    item_id = ctx.before["item_id"]
-    item = ctx.session.get(PlanItem, item_id)
+    item = ctx.session.get(PlanItem, ctx.before["item_id"])
     assert item is not None
-    status = Status.from_label(values["Status"])
     row = ParsedRow(
         row=1,
         external_id=item.external_id,
-        status=status,
+        status=Status.from_label(values["Status"]),
         metric_value=values.get("Value"),
         as_of=values["AsOfDate"],
         comment=values.get("Comment"),
     )
-    result = ParseResult(kind=BatchKind.PROGRESS, rows=[row], total_rows=1)
-    items = lookup_items(ctx.session, ctx.principal, [item.external_id])
-    check_against_items(
-        result,
-        {key: ItemFacts(has_metric=i.has_metric, writable=i.writable) for key, i in items.items()},
-    )
-    if result.errors:
+    result, new_id = apply_single_update(ctx.session, ctx.principal, row, UpdateSource.API)
+    if new_id is None:
         field_names = {"Current Metric Value": "Value", "Status": "Status"}
         raise invalid(
             [
@@ -252,12 +244,7 @@ def create_progress_update(ctx: WriteContext) -> int:
                 for error in result.errors
             ]
         )
-    apply(ctx.session, ctx.principal, result, items, None, UpdateSource.API)
-    new_id = ctx.session.scalar(
-        select(func.max(ProgressUpdate.id)).where(ProgressUpdate.item_id == item_id)
-    )
-    assert new_id is not None
-    return int(new_id)
+    return new_id
 
 
 # --- API keys ----------------------------------------------------------------------------------

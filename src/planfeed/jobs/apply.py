@@ -16,6 +16,7 @@ the status nor the current value. The caller owns the transaction (one per job).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
@@ -38,7 +39,7 @@ from planfeed.auth.principal import Principal
 from planfeed.db.base import utcnow
 from planfeed.db.scope import Scope, scope_criteria
 from planfeed.db.values import one_of
-from planfeed.ingest import BatchKind, ParseResult, check_against_items
+from planfeed.ingest import BatchKind, ParsedRow, ParseResult, check_against_items
 from planfeed.plans.models import MetricUpdate, PlanItem, ProgressUpdate, UpdateSource
 
 LOOKUP_CHUNK = 900  # dialects other than SQLite and PostgreSQL: IN lists of this size
@@ -165,6 +166,36 @@ def apply(
         )
         _update_items_from_metrics(connection, scope, job_id, now)
     return len(result.rows)
+
+
+def apply_single_update(
+    session: Session, principal: Principal, row: ParsedRow, source: UpdateSource
+) -> tuple[ParseResult, int | None]:
+    """One progress update entered outside a batch file (the feeds, the web form).
+
+    It takes the same validation and the same set-based apply as a batch row, so every way in
+    moves an item identically. Returns the result (with its errors, when nothing was applied)
+    and the new history row's ID.
+    """
+    result = ParseResult(kind=BatchKind.PROGRESS, rows=[row], total_rows=1)
+    items = validate(session, principal, result)
+    if result.errors:
+        return result, None
+    marker = f"one-{uuid.uuid4().hex}"  # finds this update's rows; cleared below: no job made it
+    apply(session, principal, result, items, marker, source)
+    progress = ProgressUpdate.__table__
+    new_id = session.scalar(
+        select(progress.c.id).where(
+            progress.c.job_id == marker, scope_criteria(progress, principal.scope)
+        )
+    )
+    for table in (progress, MetricUpdate.__table__):
+        session.execute(
+            update(table)
+            .where(table.c.job_id == marker, scope_criteria(table, principal.scope))
+            .values(job_id=None)
+        )
+    return result, new_id
 
 
 def _driver_values(connection: Connection, column: Any) -> Callable[[Any], Any]:
