@@ -207,7 +207,7 @@ def issue_token(
     )
     session.add(token)
     session.flush()
-    actor = Principal(
+    actor = Principal(  # the user, signed in with a password; the audit trail needs no org name
         organisation_id=user.organisation_id,
         organisation_name="",
         environment=Environment(user.environment),
