@@ -208,6 +208,16 @@ def test_wrong_password_and_unknown_user_are_one_answer(client, acme):
     assert posted == wrong
 
 
+@pytest.mark.parametrize("username", ["a\x00b", "x" * 101, "ünïcødé user", "root' OR '1'='1"])
+def test_impossible_user_ids_are_a_plain_invalid_grant(client, acme, globex, username):
+    for response in (get_token(client, username=username), post_token(client, username=username)):
+        body = assert_oauth_error(response, "invalid_grant")
+        assert body["error_description"] == WRONG_CREDENTIALS
+    with acme.session() as session, session.begin():
+        session.execute(update(User).values(login="x" * 100))
+    assert get_token(client, username="x" * 100).status_code == 200
+
+
 @pytest.mark.parametrize("grant_type", ["client_credentials", "PASSWORD", "refresh_token"])
 def test_other_grant_types_are_unsupported(client, acme, grant_type):
     for response in (

@@ -33,6 +33,7 @@ from planfeed.db.scope import Scope, bind_scope
 
 _ORG_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _LOGIN = re.compile(r"^[A-Za-z0-9._@+-]{1,100}$")
+MAX_LOGIN_LENGTH = 100
 
 
 class AccountError(ValueError):
@@ -206,7 +207,7 @@ def issue_token(
     )
     session.add(token)
     session.flush()
-    actor = Principal(
+    actor = Principal(  # the user, signed in with a password; the audit trail needs no org name
         organisation_id=user.organisation_id,
         organisation_name="",
         environment=Environment(user.environment),
@@ -220,6 +221,11 @@ def issue_token(
 
 
 # --- Signing in with a user ID and password (the feeds token endpoint) -------------------------
+
+
+def could_be_login(login: str) -> bool:
+    """False for text no stored user ID can equal (too long, or a NUL PostgreSQL cannot take)."""
+    return 0 < len(login) <= MAX_LOGIN_LENGTH and "\x00" not in login
 
 
 class AmbiguousLogin(Exception):
@@ -291,7 +297,7 @@ def _locked(until: dt.datetime, failures: int | None = None) -> LoginRejected:
         "locked",
         f"the account is locked after {count}failed sign-ins until "
         f"{until.astimezone(dt.UTC).isoformat(timespec='seconds').replace('+00:00', 'Z')}; "
-        "try again then, or ask an administrator to reset the password",
+        "try again then",
         locked_until=until,
     )
 

@@ -16,7 +16,7 @@ class Principal:
     user_id: int | None
     login: str
     role: str
-    credential_kind: str  # "api_key", "token", "session", "cli", "system"
+    credential_kind: str  # "api_key", "token", "password", "session", "cli", "system"
     credential_id: int | None = None
 
     @property

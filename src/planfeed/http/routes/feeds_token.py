@@ -26,6 +26,7 @@ from planfeed.accounts.service import (
     LoginPolicy,
     LoginRejected,
     authenticate_password,
+    could_be_login,
     get_organisation,
     issue_token,
     organisation_for_login,
@@ -260,8 +261,12 @@ async def _token(prefix: FeedPrefix, request: Request) -> OrjsonResponse:
         host = request_host(request, state)
         platform = platform_from_host(host, state.settings.base_domain)
         try:
-            organisation = await anyio.to_thread.run_sync(
-                _organisation, state, platform, username, environment
+            organisation = (
+                await anyio.to_thread.run_sync(
+                    _organisation, state, platform, username, environment
+                )
+                if could_be_login(username)
+                else None
             )
         except AmbiguousLogin as exc:
             raise OAuthError(
