@@ -7,6 +7,7 @@ import re
 import shutil
 import statistics
 import subprocess
+import sys
 import threading
 import time
 from urllib.parse import quote
@@ -20,9 +21,13 @@ from bench.core import BenchContext, Result, ServerProcess, analyze, judge
 from planfeed.accounts.models import Role
 from planfeed.accounts.service import create_api_key, create_organisation, create_user
 from planfeed.auth.principal import system_principal
+from planfeed.config import Settings
 from planfeed.db.base import Environment, UTCDateTime
 from planfeed.db.engine import make_sessionmaker
 from planfeed.db.scope import bind_scope
+from planfeed.http.app import create_app
+from planfeed.http.deps import FeedsPrincipal, StateDep
+from planfeed.http.responses import OrjsonResponse
 from planfeed.training.models import CourseDate, CourseTemplate
 
 NAME = "feeds"
@@ -79,11 +84,6 @@ _WHERE = (
 
 def make_app() -> FastAPI:
     """planfeed's app plus the bare baseline route (``uvicorn --factory`` calls this)."""
-    from planfeed.config import Settings
-    from planfeed.http.app import create_app
-    from planfeed.http.deps import FeedsPrincipal, StateDep
-    from planfeed.http.responses import OrjsonResponse
-
     app = create_app(Settings(run_worker=False))
     times = {name: UTCDateTime() for name in ("StartDate", "EndDate", "Created", "LastUpdated")}
     page_sql = text(
@@ -156,7 +156,7 @@ class AppServer(ServerProcess):
 
     def command(self) -> list[str]:
         return [
-            *self.python(),
+            sys.executable,
             "-m",
             "uvicorn",
             "--factory",

@@ -46,6 +46,7 @@ from planfeed.plans.models import (
 )
 
 BENCH_SECRET = "bench-secret-" + "b" * 40
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -166,18 +167,10 @@ class ServerProcess:
             "PLANFEED_DATA_DIR": str(self.ctx.workdir),
             "PLANFEED_LOG_LEVEL": "warning",
         }
-        command = [
-            sys.executable,
-            "-m",
-            "planfeed.cli.main",
-            "serve",
-            "--no-migrate",
-            "--port",
-            str(self.port),
-            "--worker" if self.worker else "--no-worker",
-        ]
         log = self.log_path.open("wb")
-        self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            self.command(), env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+        )
         log.close()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -191,6 +184,19 @@ class ServerProcess:
                     return self
             time.sleep(0.1)
         raise RuntimeError(f"the server did not answer /healthz within 60 s; see {self.log_path}")
+
+    def command(self) -> list[str]:
+        """The server's command line (a benchmark may serve another app factory)."""
+        return [
+            sys.executable,
+            "-m",
+            "planfeed.cli.main",
+            "serve",
+            "--no-migrate",
+            "--port",
+            str(self.port),
+            "--worker" if self.worker else "--no-worker",
+        ]
 
     def __exit__(self, *_exc: object) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -23,7 +23,7 @@ from support import TEST_SECRET
 probe = APIRouter()
 
 
-@probe.get("/{prefix}/api/v2/probe")
+@probe.get("/{prefix}/probe/v2/probe")
 def probe_get(prefix: FeedPrefix, principal: FeedsPrincipal) -> dict[str, str]:
     return {
         "prefix": prefix.value,
@@ -33,7 +33,7 @@ def probe_get(prefix: FeedPrefix, principal: FeedsPrincipal) -> dict[str, str]:
     }
 
 
-@probe.post("/{prefix}/api/v2/probe/teams/{name}")
+@probe.post("/{prefix}/probe/v2/probe/teams/{name}")
 def probe_write(prefix: FeedPrefix, name: str, session: FeedsSession) -> dict[str, str]:
     session.add(Team(name=name))
     session.flush()
@@ -166,7 +166,7 @@ def test_credential_works_in_its_own_environment_only(feeds_client, acme, kind):
         if kind == "key"
         else token_for(acme, "root", Environment.SANDBOX)
     )
-    ok = feeds_client.get("/accessplan/api/v2/probe", headers=bearer(live))
+    ok = feeds_client.get("/accessplan/probe/v2/probe", headers=bearer(live))
     assert ok.status_code == 200, ok.text
     assert ok.json() == {
         "prefix": "accessplan",
@@ -174,17 +174,17 @@ def test_credential_works_in_its_own_environment_only(feeds_client, acme, kind):
         "environment": "live",
         "user": "root",
     }
-    ok = feeds_client.get("/accessplansandbox/api/v2/probe", headers=bearer(sandbox))
+    ok = feeds_client.get("/accessplansandbox/probe/v2/probe", headers=bearer(sandbox))
     assert ok.json()["environment"] == "sandbox"
 
     assert_401(
-        feeds_client.get("/accessplan/api/v2/probe", headers=bearer(sandbox)),
+        feeds_client.get("/accessplan/probe/v2/probe", headers=bearer(sandbox)),
         "wrong_environment",
         "sandbox credential",
         "/accessplansandbox/api/v2/",
     )
     assert_401(
-        feeds_client.get("/accessplansandbox/api/v2/probe", headers=bearer(live)),
+        feeds_client.get("/accessplansandbox/probe/v2/probe", headers=bearer(live)),
         "wrong_environment",
         "live credential",
         "/accessplan/api/v2/",
@@ -194,14 +194,14 @@ def test_credential_works_in_its_own_environment_only(feeds_client, acme, kind):
 def test_api_key_scheme_is_accepted_too(feeds_client, acme):
     key = acme.key("root", Environment.SANDBOX)
     headers = {"Authorization": f"API-KEY {key}"}
-    assert feeds_client.get("/accessplansandbox/api/v2/probe", headers=headers).status_code == 200
-    assert_401(feeds_client.get("/accessplan/api/v2/probe", headers=headers), "wrong_environment")
+    assert feeds_client.get("/accessplansandbox/probe/v2/probe", headers=headers).status_code == 200
+    assert_401(feeds_client.get("/accessplan/probe/v2/probe", headers=headers), "wrong_environment")
 
 
 def test_other_credential_failures_keep_their_own_code(feeds_client, acme):
-    assert_401(feeds_client.get("/accessplan/api/v2/probe"), "missing_credentials")
+    assert_401(feeds_client.get("/accessplan/probe/v2/probe"), "missing_credentials")
     assert_401(
-        feeds_client.get("/accessplan/api/v2/probe", headers=bearer("pft_nope")),
+        feeds_client.get("/accessplan/probe/v2/probe", headers=bearer("pft_nope")),
         "invalid_token",
     )
 
@@ -210,20 +210,22 @@ def test_subdomain_must_match_the_credential(feeds_client, acme, demo):
     acme_key, demo_key = acme.key("root"), demo.key("admin")
     on_demo = {"Host": "demo.localhost:8000"}
     assert (
-        feeds_client.get("/accessplan/api/v2/probe", headers=bearer(demo_key, **on_demo)).json()[
+        feeds_client.get("/accessplan/probe/v2/probe", headers=bearer(demo_key, **on_demo)).json()[
             "organisation"
         ]
         == "demo"
     )
     assert_401(
-        feeds_client.get("/accessplan/api/v2/probe", headers=bearer(acme_key, **on_demo)),
+        feeds_client.get("/accessplan/probe/v2/probe", headers=bearer(acme_key, **on_demo)),
         "wrong_platform",
         "belongs to platform 'acme', not 'demo'",
     )
     # without a subdomain the credential decides
     for key, organisation in ((acme_key, "acme"), (demo_key, "demo")):
         for host in ("localhost:8000", "127.0.0.1:8000", "testserver"):
-            response = feeds_client.get("/accessplan/api/v2/probe", headers=bearer(key, Host=host))
+            response = feeds_client.get(
+                "/accessplan/probe/v2/probe", headers=bearer(key, Host=host)
+            )
             assert response.json()["organisation"] == organisation
 
 
@@ -232,25 +234,25 @@ def test_subdomain_of_the_configured_base_domain(app, feeds_client, acme, demo):
     host = {"Host": "demo.planfeed.example.com"}
     # not configured: the host is just a name, the credential decides
     assert (
-        feeds_client.get("/accessplan/api/v2/probe", headers=bearer(acme_key, **host)).json()[
+        feeds_client.get("/accessplan/probe/v2/probe", headers=bearer(acme_key, **host)).json()[
             "organisation"
         ]
         == "acme"
     )
     app.state.planfeed.settings.base_domain = "planfeed.example.com"
     assert_401(
-        feeds_client.get("/accessplan/api/v2/probe", headers=bearer(acme_key, **host)),
+        feeds_client.get("/accessplan/probe/v2/probe", headers=bearer(acme_key, **host)),
         "wrong_platform",
     )
     acme_host = {"Host": "acme.planfeed.example.com"}
-    response = feeds_client.get("/accessplan/api/v2/probe", headers=bearer(acme_key, **acme_host))
+    response = feeds_client.get("/accessplan/probe/v2/probe", headers=bearer(acme_key, **acme_host))
     assert response.status_code == 200
 
 
 def test_wrong_platform_is_reported_before_wrong_environment(feeds_client, acme, demo):
     sandbox_key = acme.key("root", Environment.SANDBOX)
     response = feeds_client.get(
-        "/accessplan/api/v2/probe", headers=bearer(sandbox_key, Host="demo.localhost")
+        "/accessplan/probe/v2/probe", headers=bearer(sandbox_key, Host="demo.localhost")
     )
     assert_401(response, "wrong_platform")
 
@@ -258,13 +260,13 @@ def test_wrong_platform_is_reported_before_wrong_environment(feeds_client, acme,
 def test_forwarded_host_counts_only_from_a_trusted_proxy(app, feeds_client, acme, demo):
     acme_key = acme.key("root")
     headers = bearer(acme_key, **{"X-Forwarded-Host": "demo.localhost"})
-    assert feeds_client.get("/accessplan/api/v2/probe", headers=headers).status_code == 200
+    assert feeds_client.get("/accessplan/probe/v2/probe", headers=headers).status_code == 200
     app.state.planfeed.settings.trusted_proxies = ["127.0.0.1/32"]
-    assert_401(feeds_client.get("/accessplan/api/v2/probe", headers=headers), "wrong_platform")
+    assert_401(feeds_client.get("/accessplan/probe/v2/probe", headers=headers), "wrong_platform")
 
 
 def test_unknown_prefix_is_refused_by_name(feeds_client, acme):
-    response = feeds_client.get("/accessplanit/api/v2/probe", headers=bearer(acme.key("root")))
+    response = feeds_client.get("/accessplanit/probe/v2/probe", headers=bearer(acme.key("root")))
     assert response.status_code == 400
     assert "accessplansandbox" in response.json()["message"]
 
@@ -276,15 +278,19 @@ def count_teams(tenant, environment: Environment) -> int:
 
 def test_feeds_session_commits_in_the_callers_scope_and_rolls_back_on_error(feeds_client, acme):
     key = acme.key("root", Environment.SANDBOX)
-    response = feeds_client.post("/accessplansandbox/api/v2/probe/teams/blue", headers=bearer(key))
+    response = feeds_client.post(
+        "/accessplansandbox/probe/v2/probe/teams/blue", headers=bearer(key)
+    )
     assert response.status_code == 200, response.text
     assert count_teams(acme, Environment.SANDBOX) == 1
     assert count_teams(acme, Environment.LIVE) == 0
 
-    response = feeds_client.post("/accessplansandbox/api/v2/probe/teams/fail", headers=bearer(key))
+    response = feeds_client.post(
+        "/accessplansandbox/probe/v2/probe/teams/fail", headers=bearer(key)
+    )
     assert response.status_code == 400
     assert count_teams(acme, Environment.SANDBOX) == 1
 
-    response = feeds_client.post("/accessplan/api/v2/probe/teams/red", headers=bearer(key))
+    response = feeds_client.post("/accessplan/probe/v2/probe/teams/red", headers=bearer(key))
     assert_401(response, "wrong_environment")
     assert count_teams(acme, Environment.LIVE) == 0

@@ -61,10 +61,12 @@ class ModuleView:
     module: Module
     fields: dict[str, Field]
     columns: dict[str, ColumnElement[Any]] = field(init=False)
+    labelled: dict[str, ColumnElement[Any]] = field(init=False)
     specs: dict[str, FieldSpec] = field(init=False)
 
     def __post_init__(self) -> None:
         self.columns = {f.name: column_of(self.module, f) for f in self.fields.values()}
+        self.labelled = {name: column.label(name) for name, column in self.columns.items()}
         self.specs = {key: f.spec for key, f in self.fields.items() if f.readable}
 
     @property
@@ -95,25 +97,50 @@ def column_of(module: Module, field_: Field) -> ColumnElement[Any]:
     return getattr(module.model, field_.attribute)
 
 
+CustomDefinitions = tuple[tuple[str, str, str, int | None], ...]
+_VIEWS: dict[tuple[str, CustomDefinitions], ModuleView] = {}
+_MAX_VIEWS = 512
+
+
 def load_view(session: Session, module: Module) -> ModuleView:
-    """The module with the organisation's ``CF_…`` fields of this environment added."""
-    fields = dict(module.field_index)
+    """The module with the organisation's ``CF_…`` fields of this environment added.
+
+    The definitions are read on every request (another process may have added one); the view
+    built from them, with its SQL expressions, is shared by every request that sees the same.
+    """
+    definitions: CustomDefinitions = ()
     if module.custom_fields:
-        definitions = session.scalars(
-            select(CustomFieldDefinition)
-            .where(CustomFieldDefinition.module == module.name)
-            .order_by(CustomFieldDefinition.id)
+        definitions = tuple(
+            (name, data_type, label, max_length)
+            for name, data_type, label, max_length in session.execute(
+                select(
+                    CustomFieldDefinition.name,
+                    CustomFieldDefinition.data_type,
+                    CustomFieldDefinition.label,
+                    CustomFieldDefinition.max_length,
+                )
+                .where(CustomFieldDefinition.module == module.name)
+                .order_by(CustomFieldDefinition.id)
+            )
         )
-        for definition in definitions:
-            fields[definition.name.lower()] = Field(
-                definition.name,
-                FieldType(definition.data_type),
-                description=definition.label,
+    key = (module.name, definitions)
+    view = _VIEWS.get(key)
+    if view is None:
+        fields = dict(module.field_index)
+        for name, data_type, label, max_length in definitions:
+            fields[name.lower()] = Field(
+                name,
+                FieldType(data_type),
+                description=label,
                 writable=True,
-                max_length=definition.max_length,
+                max_length=max_length,
                 custom=True,
             )
-    return ModuleView(module, fields)
+        view = ModuleView(module, fields)
+        if len(_VIEWS) >= _MAX_VIEWS:
+            _VIEWS.clear()
+        _VIEWS[key] = view
+    return view
 
 
 def require_access(principal: Principal, module: Module, needed: Access) -> None:
@@ -146,7 +173,7 @@ def read_page(
     chosen = [view.fields[s.name.lower()] for s in query.select] if query.select else None
     selected = chosen or view.default_select
     names = [f.name for f in selected]
-    statement = _base(view, principal, [view.columns[n].label(n) for n in names])
+    statement = _base(view, principal, [view.labelled[n] for n in names])
     if query.filter is not None:
         statement = statement.where(filter_clause(query.filter, view.columns))
     page = (
@@ -182,7 +209,7 @@ def read_one(
         query = parse_query({"$select": select_text}, view.specs)
         selected = [view.fields[s.name.lower()] for s in query.select or ()]
     names = [f.name for f in selected]
-    statement = _base(view, principal, [view.columns[n].label(n) for n in names])
+    statement = _base(view, principal, [view.labelled[n] for n in names])
     row = session.execute(statement.where(module.model.id == record_id)).first()
     if row is None:
         raise not_found(module.name, record_id)
