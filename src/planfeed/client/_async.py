@@ -130,7 +130,7 @@ class AsyncClient:
             source,
             wait=wait,
             filename=filename,
-            timeout=wait_timeout,
+            wait_timeout=wait_timeout,
             idempotency_key=idempotency_key,
             on_status=on_status,
         )
@@ -150,7 +150,7 @@ class AsyncClient:
             source,
             wait=wait,
             filename=filename,
-            timeout=wait_timeout,
+            wait_timeout=wait_timeout,
             idempotency_key=idempotency_key,
             on_status=on_status,
         )

@@ -138,7 +138,7 @@ class Client:
             source,
             wait=wait,
             filename=filename,
-            timeout=wait_timeout,
+            wait_timeout=wait_timeout,
             idempotency_key=idempotency_key,
             on_status=on_status,
         )
@@ -159,7 +159,7 @@ class Client:
             source,
             wait=wait,
             filename=filename,
-            timeout=wait_timeout,
+            wait_timeout=wait_timeout,
             idempotency_key=idempotency_key,
             on_status=on_status,
         )
