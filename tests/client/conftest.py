@@ -17,9 +17,9 @@ from planfeed.http.app import create_app
 @pytest.fixture
 def acme(make_tenant):
     tenant = make_tenant("acme")
-    tenant.user("root", Role.SUPER_ADMIN)
-    tenant.user("viewer", Role.USER)
-    tenant.user("root", Role.SUPER_ADMIN, Environment.SANDBOX)
+    tenant.user("root", Role.SUPER_ADMIN, password=None)  # keys only: skip argon2's cost
+    tenant.user("viewer", Role.USER, password=None)
+    tenant.user("root", Role.SUPER_ADMIN, Environment.SANDBOX, password=None)
     tenant.plan_id = make_plan(tenant)
     tenant.sandbox_plan_id = make_plan(tenant, Environment.SANDBOX, name="Sandbox plan")
     tenant.live_key = tenant.key("root")
