@@ -35,6 +35,7 @@ from planfeed.client import (
     Client,
     ConfigurationError,
     ConnectionFailed,
+    EnvironmentMismatch,
     JobFailed,
     JobResult,
     NotFoundError,
@@ -89,14 +90,16 @@ def _fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _environment_hint(exc: ConfigurationError) -> str:
-    message = exc.message
-    for name in ("sandbox", "live"):
-        message = message.replace(
-            f"use environment={name!r}",
-            f"use --environment {name} (with planfeed login, or PLANFEED_ENVIRONMENT={name})",
-        )
-    return message
+def _environment_hint(exc: ConfigurationError, *, login: bool = False) -> str:
+    if not isinstance(exc, EnvironmentMismatch):
+        return exc.message
+    env = exc.key_environment
+    if login:
+        return f"the key is a {env} key; use --environment {env}"
+    return (
+        f"the key is a {env} key; use --environment {env} (planfeed login), "
+        f"or set PLANFEED_ENVIRONMENT={env}"
+    )
 
 
 def _exit_for(exc: PlanfeedError) -> typer.Exit:
@@ -176,7 +179,7 @@ def login(
     try:
         client = Client(url, api_key=key, environment=environment.value)
     except ConfigurationError as exc:
-        raise _fail(_environment_hint(exc), EXIT_BAD_INPUT) from exc
+        raise _fail(_environment_hint(exc, login=True), EXIT_BAD_INPUT) from exc
     if verify:
         with client:
             try:

@@ -34,6 +34,7 @@ from planfeed.client.errors import (
     BatchRejected,
     ConfigurationError,
     ConnectionFailed,
+    EnvironmentMismatch,
     JobFailed,
     NotFoundError,
     PermissionDeniedError,
@@ -381,10 +382,7 @@ class ClientCore:
         if api_key:
             implied = key_environment(api_key)
             if environment is not None and implied is not None and implied != environment:
-                raise ConfigurationError(
-                    f"the key is a {implied} key; use environment={implied!r} "
-                    f"(or a {environment} key)"
-                )
+                raise EnvironmentMismatch(implied, environment)
             environment = environment or implied
             self.auth = ApiKeyAuth(api_key)
         elif token:

@@ -21,6 +21,18 @@ class ConfigurationError(PlanfeedError, ValueError):
     """The client was set up inconsistently (e.g. a sandbox key for the live environment)."""
 
 
+class EnvironmentMismatch(ConfigurationError):
+    """The key belongs to the other environment; ``key_environment`` says which."""
+
+    def __init__(self, key_environment: str, requested: str) -> None:
+        super().__init__(
+            f"the key is a {key_environment} key; use environment={key_environment!r} "
+            f"(or a {requested} key)"
+        )
+        self.key_environment = key_environment
+        self.requested = requested
+
+
 class ConnectionFailed(PlanfeedError):
     """The server could not be reached, or did not answer in time, after every retry."""
 
