@@ -75,7 +75,7 @@ def test_f_combinators_add_parentheses_only_where_needed():
 
 
 def test_f_refuses_misuse():
-    with pytest.raises(TypeError, match=r"use & and \|"):
+    with pytest.raises(TypeError, match=r"combine filters with & and \|"):
         _ = (F.A == 1) and (F.B == 2)
     with pytest.raises(TypeError, match="no truth value"):
         bool(1 < F.A < 3)
