@@ -308,7 +308,7 @@ def test_timeout_is_configurable(flaky_server, acme):
     assert time.monotonic() - started < 1.5
 
 
-def test_wait_timeout(live_settings, settings, db, acme):
+def test_wait_timeout(settings, db, acme):
     """No worker: the job stays queued and the wait gives up, naming the job."""
     from planfeed.http.app import create_app
 
@@ -338,6 +338,8 @@ def test_async_client(server, acme):
             report = await client.validate("progress", BAD)
             items = [i async for i in client.export_plan(acme.plan_id, page_size=2)]
             status = await client.job_status(result.job_id)
+            waited = await client.wait(metric.job_id, wait_timeout=5)
+            assert waited == await client.job_status(metric.job_id, "metric")
         return me, result, metric, rejected.value, report, items, status, recording
 
     me, result, metric, rejected, report, items, status, recording = asyncio.run(scenario())

@@ -1,4 +1,4 @@
-"""Client subcommands of ``planfeed``: login, push, export, status, whoami.
+"""Client subcommands of ``planfeed``: login, push, export, status, feed, whoami.
 
 They talk to a planfeed server over HTTP with :class:`planfeed.client.Client`, using a named
 profile (``planfeed login``) or ``PLANFEED_URL`` and ``PLANFEED_API_KEY``.
@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import enum
+import itertools
 import json
 import sys
 import time
@@ -615,10 +616,86 @@ def _open_output(output: str | None, format: ExportFormat) -> Iterator[_Writer]:
         partial.unlink(missing_ok=True)
 
 
+# -- feeds (API v2) ---------------------------------------------------------------------------
+
+
+class FeedFormat(enum.StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def _feed_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return _csv_cell(value)
+
+
+def feed(
+    module: Annotated[str, typer.Argument(help="API v2 module, e.g. coursedate.")],
+    filter_: Annotated[
+        str | None, typer.Option("--filter", help="$filter, e.g. \"Status eq 'Available'\".")
+    ] = None,
+    select: Annotated[
+        str | None, typer.Option("--select", help="$select: comma-separated fields.")
+    ] = None,
+    orderby: Annotated[
+        str | None, typer.Option("--orderby", help="$orderby, e.g. 'StartDate desc'.")
+    ] = None,
+    all_pages: Annotated[
+        bool, typer.Option("--all", help="Every page (default: the first page only).")
+    ] = False,
+    page_size: Annotated[int, typer.Option("--top", help="Records per page ($top).", min=1)] = 50,
+    format: Annotated[
+        FeedFormat, typer.Option("--format", "-f", help="table, json or csv.")
+    ] = FeedFormat.table,
+    profile: ProfileOption = None,
+) -> None:
+    """Query an API v2 feed: a table for the terminal, or streamed JSON or CSV."""
+    fields = tuple(f.strip() for f in (select or "").split(",") if f.strip())
+    with _client(profile) as client:
+        query = client.feed(module, page_size=page_size)
+        if filter_:
+            query = query.filter(filter_)
+        if fields:
+            query = query.select(*fields)
+        if orderby:
+            query = query.order_by(*(o.strip() for o in orderby.split(",") if o.strip()))
+        if not all_pages:
+            query = query.limit(page_size)
+        records = iter(query)
+        if format is FeedFormat.json:
+            typer.echo("[", nl=False)
+            for index, record in enumerate(records):
+                typer.echo(("\n" if index == 0 else ",\n") + json.dumps(record), nl=False)
+            typer.echo("\n]")
+            return
+        first = next(records, None)
+        columns = list(fields) or (list(first) if first else [])
+        rows = itertools.chain([first] if first is not None else [], records)
+        if format is FeedFormat.csv:
+            writer = csv.writer(sys.stdout, lineterminator="\r\n")
+            writer.writerow(columns)
+            for record in rows:
+                writer.writerow([_feed_cell(record.get(c)) for c in columns])
+            return
+        table = Table(*columns, title=module)
+        count = 0
+        for record in rows:
+            table.add_row(*(_feed_cell(record.get(c)) for c in columns))
+            count += 1
+        out.print(table)
+        more = "" if all_pages else " (first page; --all for every page)"
+        err.print(f"{count} record{'s' if count != 1 else ''}{more}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the client commands to the ``planfeed`` command."""
     app.command("login")(login)
     app.command("whoami")(whoami)
     app.command("status")(status)
+    app.command("feed")(feed)
     app.add_typer(push_app, name="push")
     app.add_typer(export_app, name="export")
