@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import threading
 import time
 from decimal import Decimal
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from client_support import FAST_RETRY, item, job_count, make_plan, start_server, stop_server
 from client_support import RecordingTransport as Recording
@@ -20,6 +22,7 @@ from planfeed.client import (
     Client,
     ConfigurationError,
     ConnectionFailed,
+    JobFailed,
     JobState,
     MetricRow,
     NotFoundError,
@@ -379,3 +382,45 @@ def test_async_client_in_process(app, acme):
     queued, items = asyncio.run(scenario())
     assert queued.state is JobState.QUEUED
     assert len(items) == 4
+
+
+def test_a_failed_job_is_an_answer_not_a_retry(settings, db, acme):
+    """A job that failed on the server answers its status with 500: the client takes that as
+    the answer (one request, no retries) and push(wait=True) raises JobFailed."""
+    from planfeed.db.base import utcnow
+    from planfeed.http.app import create_app
+    from planfeed.jobs.models import Job
+
+    def fail_jobs():
+        with db.engine.begin() as connection:
+            return connection.execute(
+                update(Job.__table__)
+                .where(Job.state == "queued")
+                .values(state="failed", finished_at=utcnow(), last_error="boom")
+            ).rowcount
+
+    live = start_server(create_app(settings, engine=db.engine))  # no worker: we decide
+    try:
+        recording = Recording()
+        with Client(live.url, api_key=acme.live_key, transport=recording) as client:
+            queued = client.push_progress(GOOD, wait=False)
+            assert fail_jobs() == 1
+            recording.requests.clear()
+            failed = client.job_status(queued.job_id, "progress")
+            assert failed.state is JobState.FAILED
+            assert "failed" in failed.message
+            assert len(recording.requests) == 1
+
+            def fail_soon():
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline and not fail_jobs():
+                    time.sleep(0.05)
+
+            killer = threading.Thread(target=fail_soon)
+            killer.start()
+            with pytest.raises(JobFailed) as caught:
+                client.push_progress(GOOD)
+            killer.join()
+            assert caught.value.result.state is JobState.FAILED
+    finally:
+        stop_server(live)

@@ -410,9 +410,16 @@ class ClientCore:
             headers["Authorization"] = header
         return dataclasses.replace(spec, headers=headers)
 
-    def send_with_retries(self, spec: RequestSpec, *, idempotent: bool) -> Flow[httpx.Response]:
+    def send_with_retries(
+        self,
+        spec: RequestSpec,
+        *,
+        idempotent: bool,
+        answers: Callable[[httpx.Response], bool] | None = None,
+    ) -> Flow[httpx.Response]:
         """Send with retries: connection errors (any error, if the request is idempotent),
-        429 honouring Retry-After, and 5xx (only 503 when not idempotent)."""
+        429 honouring Retry-After, and 5xx (only 503 when not idempotent) — unless
+        ``answers`` says the status is the answer (a failed job's status is a 500)."""
         policy = self.retry
         for attempt in range(policy.attempts):
             last = attempt == policy.attempts - 1
@@ -425,7 +432,11 @@ class ClientCore:
                 yield Sleep(policy.delay(attempt, None, self.rng))
                 continue
             status = response.status_code
-            retryable = status in policy.retry_statuses and (idempotent or status in (429, 503))
+            retryable = (
+                status in policy.retry_statuses
+                and (idempotent or status in (429, 503))
+                and not (answers is not None and answers(response))
+            )
             if retryable and not last:
                 yield Sleep(policy.delay(attempt, retry_after_seconds(response), self.rng))
                 continue
@@ -460,7 +471,9 @@ class ClientCore:
             spec = self._authorised(
                 RequestSpec(method, url, params=params, headers=extra, content=content)
             )
-            response = yield from self.send_with_retries(spec, idempotent=idempotent)
+            response = yield from self.send_with_retries(
+                spec, idempotent=idempotent, answers=answers
+            )
             if response.status_code == 401 and not renewed and self.auth.forget():
                 renewed = True  # the token expired or was revoked early: fetch a new one, once
                 continue
