@@ -32,6 +32,7 @@ from rich.table import Table
 from planfeed.cli import profiles
 from planfeed.client import (
     AuthenticationError,
+    BatchKind,
     BatchRejected,
     Client,
     ConfigurationError,
@@ -259,13 +260,19 @@ def _describe(result: JobResult, elapsed: float | None = None) -> str:
 
 
 def _push(
-    kind: str, file: str, wait: bool, dry_run: bool, as_json: bool, timeout: float, profile: str
+    kind: BatchKind,
+    file: str,
+    wait: bool,
+    dry_run: bool,
+    as_json: bool,
+    timeout: float,
+    profile: str | None,
 ) -> None:
     source, filename = _read_source(file)
     with _client(profile) as client:
         if dry_run:
             try:
-                report = client.validate(kind, source, filename=filename)  # type: ignore[arg-type]
+                report = client.validate(kind, source, filename=filename)
             except ConfigurationError as exc:
                 raise _fail(exc.message, EXIT_BAD_INPUT) from exc
             _print_report(report, as_json)
@@ -282,7 +289,7 @@ def _push(
             if wait:
                 with status:
                     result = client.push(
-                        kind,  # type: ignore[arg-type]
+                        kind,
                         source,
                         wait=True,
                         filename=filename,
@@ -290,7 +297,7 @@ def _push(
                         on_status=show,
                     )
             else:
-                result = client.push(kind, source, wait=False, filename=filename)  # type: ignore[arg-type]
+                result = client.push(kind, source, wait=False, filename=filename)
         except BatchRejected as exc:
             _print_result(exc.result, as_json)
             raise _fail(exc.message, EXIT_FAILED) from exc

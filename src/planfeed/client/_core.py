@@ -108,7 +108,7 @@ class RetryPolicy:
         gave one (capped), else an "equal jitter" exponential backoff."""
         if retry_after is not None:
             return max(0.0, min(retry_after, self.max_retry_after))
-        ceiling = min(self.max_backoff, self.backoff * (2**retry))
+        ceiling = min(self.max_backoff, self.backoff * 2.0**retry)
         return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 
