@@ -26,7 +26,14 @@ from typing import IO, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from planfeed.cli import profiles
@@ -280,10 +287,18 @@ def _push(
                 raise typer.Exit(EXIT_FAILED)
             return
         started = time.monotonic()
-        status = err.status("submitting", spinner="dots")
+        # a live line on stderr: spinner, job state, elapsed time (ticking between polls)
+        status = Progress(
+            SpinnerColumn(),
+            TextColumn("job {task.fields[job]} {task.fields[state]}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        )
+        line = status.add_task("wait", total=None, job="", state="submitting")
 
         def show(result: JobResult) -> None:
-            status.update(f"{result.state.value} · {time.monotonic() - started:.1f}s")
+            status.update(line, job=result.job_id, state=result.state.value)
 
         try:
             if wait:
