@@ -179,7 +179,8 @@ class BearerAuth(Auth):
 
 
 class PasswordAuth(Auth):
-    """Fetches the 60-minute token with the user's password and renews it before it ends."""
+    """Fetches the 60-minute token with the user's password and renews it before it ends
+    (a minute early, or a tenth of its lifetime when that is shorter), and once on a 401."""
 
     RENEW_MARGIN = 60.0
 
@@ -189,12 +190,13 @@ class PasswordAuth(Auth):
         self.clock = clock
         self.token: str | None = None
         self.expires_at = 0.0
+        self.renew_at = 0.0
 
     def header(self) -> str | None:
         return f"Bearer {self.token}" if self.token else None
 
     def valid(self) -> bool:
-        return self.token is not None and self.clock() < self.expires_at - self.RENEW_MARGIN
+        return self.token is not None and self.clock() < self.renew_at
 
     def renew_flow(self, core: ClientCore) -> Flow[None] | None:
         return None if self.valid() else self._fetch(core)
@@ -219,11 +221,12 @@ class PasswordAuth(Auth):
             ) from exc
         self.token = token
         self.expires_at = started + lifetime
+        self.renew_at = self.expires_at - min(self.RENEW_MARGIN, lifetime / 10)
 
     def forget(self) -> bool:
         had = self.token is not None
         self.token = None
-        self.expires_at = 0.0
+        self.expires_at = self.renew_at = 0.0
         return had
 
 
