@@ -1,6 +1,8 @@
-"""``planfeed``: migrate, serve, and administer organisations, users, keys and sandboxes.
+"""``planfeed``: migrate, serve, and administer organisations, users, keys and sandboxes;
+and, as a client of a planfeed server, login, push, export and status (client_commands.py).
 
-Exit codes: 0 success; 1 an operation failed (the message says why); 2 bad usage or input.
+Exit codes: 0 success; 1 an operation failed (the message says why); 2 bad usage or input;
+the client commands add 3 (credentials refused or not permitted) and 4 (server unreachable).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from planfeed.accounts.service import (
     set_api_key_enabled,
 )
 from planfeed.auth.principal import Principal, system_principal
+from planfeed.cli import client_commands
 from planfeed.config import DEFAULT_SECRET, ConfigError, Settings
 from planfeed.db import migrate as migrations
 from planfeed.db.base import Environment
@@ -420,6 +423,8 @@ def sandbox_reset(
         copied = reset_sandbox(connection, organisation.id)
     console.print(f"sandbox of {org} reset: {sum(copied.values())} rows copied from live")
 
+
+client_commands.register(app)
 
 if __name__ == "__main__":
     app()
