@@ -184,7 +184,7 @@ def read_page(
     results = [dict(zip(names, row, strict=True)) for row in session.execute(page)]
     answer: dict[str, Any] = {"results": results}
     if query.count:
-        counted = statement.with_only_columns(func.count(module.model.id)).order_by(None)
+        counted = statement.with_only_columns(func.count()).order_by(None)
         answer |= {
             "pageIndex": query.skip,
             "pageSize": query.top,

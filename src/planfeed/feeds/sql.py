@@ -108,11 +108,16 @@ def order_clauses(
 ) -> list[ColumnElement[Any]]:
     """ORDER BY expressions for ``terms``, always ending with ``tiebreak`` ascending.
 
-    Nulls come first ascending and last descending on both databases.
+    Nulls come first ascending and last descending on both databases. A field that cannot be
+    null gets a plain ASC/DESC, so PostgreSQL can read the order from an index (its own default
+    puts nulls the other way round, and an explicit NULLS clause would force a sort).
     """
     clauses: list[ColumnElement[Any]] = []
     for term in terms:
         column = _column(columns, term.field.name)
+        if not term.field.nullable:
+            clauses.append(column.desc() if term.descending else column.asc())
+            continue
         clauses.append(
             column.desc().nulls_last() if term.descending else column.asc().nulls_first()
         )

@@ -69,6 +69,14 @@ class CourseDate(TenantScoped, Timestamps, Base):
             "start_date",
         ),
         Index("ix_course_dates_template_start", "course_template_id", "start_date"),
+        Index(
+            "ix_course_dates_scope_template_status_start",
+            "organisation_id",
+            "environment",
+            "course_template_id",
+            "status",
+            "start_date",
+        ),
         Index("ix_course_dates_scope_start", "organisation_id", "environment", "start_date"),
     )
 
