@@ -25,13 +25,11 @@ from sqlalchemy import (
     Table,
     and_,
     case,
-    column,
     func,
     insert,
     literal,
     or_,
     select,
-    table,
     update,
 )
 from sqlalchemy.orm import Session
@@ -191,10 +189,10 @@ def apply_single_update(
             progress.c.job_id == marker, scope_criteria(progress, principal.scope)
         )
     )
-    for history in (progress, MetricUpdate.__table__):
+    for table in (progress, MetricUpdate.__table__):
         session.execute(
-            update(history)
-            .where(history.c.job_id == marker, scope_criteria(history, principal.scope))
+            update(table)
+            .where(table.c.job_id == marker, scope_criteria(table, principal.scope))
             .values(job_id=None)
         )
     return result, new_id
@@ -311,36 +309,12 @@ def _latest_per_item(history: Table, scope: Scope, job_id: str, *columns: str) -
     )
 
 
-def _planned(connection: Connection, latest: Any, name: str) -> Any:
-    """The per-item summary as the UPDATE should read it.
-
-    On PostgreSQL it is first materialised into an analysed temporary table: the history rows
-    were loaded a moment ago, so the table's statistics do not know them yet, and a planner
-    that believes the job touched one item may re-run the window query for every item (minutes
-    for a large file). With the summary's real size known, it joins by primary key or by hash
-    as the size warrants. SQLite's planner reads the subquery once either way.
-    """
-    if connection.dialect.name != "postgresql":
-        return latest
-    query = select(latest).compile(connection)
-    connection.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
-    connection.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE {name} ON COMMIT DROP AS {query}", query.params
-    )
-    connection.exec_driver_sql(f"ANALYZE {name}")
-    return table(name, *(column(c.name, c.type) for c in latest.c))
-
-
 def _update_items_from_progress(
     connection: Connection, scope: Scope, job_id: str, user_id: int | None, now: Any
 ) -> None:
     items = PlanItem.__table__
-    latest = _planned(
-        connection,
-        _latest_per_item(
-            ProgressUpdate.__table__, scope, job_id, "status", "value", "as_of", "comment"
-        ),
-        "job_latest_progress",
+    latest = _latest_per_item(
+        ProgressUpdate.__table__, scope, job_id, "status", "value", "as_of", "comment"
     )
     newer = or_(items.c.last_update_on.is_(None), latest.c.as_of >= items.c.last_update_on)
 
@@ -374,11 +348,7 @@ def _update_items_from_progress(
 
 def _update_items_from_metrics(connection: Connection, scope: Scope, job_id: str, now: Any) -> None:
     items = PlanItem.__table__
-    latest = _planned(
-        connection,
-        _latest_per_item(MetricUpdate.__table__, scope, job_id, "value", "as_of"),
-        "job_latest_metric",
-    )
+    latest = _latest_per_item(MetricUpdate.__table__, scope, job_id, "value", "as_of")
     connection.execute(
         update(items)
         .where(
