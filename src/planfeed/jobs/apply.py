@@ -25,6 +25,7 @@ from sqlalchemy import (
     Table,
     and_,
     case,
+    column,
     func,
     insert,
     literal,
@@ -32,6 +33,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy import table as named_table
 from sqlalchemy.orm import Session
 
 from planfeed.auth.permissions import editable_plan_ids
@@ -284,9 +286,15 @@ def _copy_metric_history(connection: Connection, scope: Scope, job_id: str) -> N
     )
 
 
-def _latest_per_item(history: Table, scope: Scope, job_id: str, *columns: str) -> Any:
+def _latest_per_item(
+    connection: Connection, history: Table, scope: Scope, job_id: str, *columns: str
+) -> Any:
     """Per item touched by the job: its number of rows and the values of its winning row
-    (latest As Of Date; on a tie the later row of the file, i.e. the higher id)."""
+    (latest As Of Date; on a tie the later row of the file, i.e. the higher id).
+
+    On PostgreSQL the summary is materialised into a temporary table and analysed first: the
+    job's history rows are not yet in the planner's statistics, and with a guessed row count
+    the UPDATE … FROM can be planned as a nested loop that re-runs the summary per item."""
     ranked = (
         select(
             history.c.item_id,
@@ -302,11 +310,20 @@ def _latest_per_item(history: Table, scope: Scope, job_id: str, *columns: str) -
         .where(history.c.job_id == job_id, scope_criteria(history, scope))
         .subquery("ranked")
     )
-    return (
-        select(ranked.c.item_id, ranked.c.rows, *(ranked.c[name] for name in columns))
-        .where(ranked.c.place == 1)
-        .subquery("latest")
+    summary = select(ranked.c.item_id, ranked.c.rows, *(ranked.c[name] for name in columns)).where(
+        ranked.c.place == 1
     )
+    if connection.dialect.name != "postgresql":
+        return summary.subquery("latest")
+    name = "planfeed_job_latest"
+    compiled = summary.compile(dialect=connection.dialect)
+    connection.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+    connection.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE {name} ON COMMIT DROP AS {compiled.string}",
+        compiled.params,  # type: ignore[arg-type]
+    )
+    connection.exec_driver_sql(f"ANALYZE {name}")
+    return named_table(name, *(column(c.key, c.type) for c in summary.selected_columns))
 
 
 def _update_items_from_progress(
@@ -314,7 +331,7 @@ def _update_items_from_progress(
 ) -> None:
     items = PlanItem.__table__
     latest = _latest_per_item(
-        ProgressUpdate.__table__, scope, job_id, "status", "value", "as_of", "comment"
+        connection, ProgressUpdate.__table__, scope, job_id, "status", "value", "as_of", "comment"
     )
     newer = or_(items.c.last_update_on.is_(None), latest.c.as_of >= items.c.last_update_on)
 
@@ -348,7 +365,7 @@ def _update_items_from_progress(
 
 def _update_items_from_metrics(connection: Connection, scope: Scope, job_id: str, now: Any) -> None:
     items = PlanItem.__table__
-    latest = _latest_per_item(MetricUpdate.__table__, scope, job_id, "value", "as_of")
+    latest = _latest_per_item(connection, MetricUpdate.__table__, scope, job_id, "value", "as_of")
     connection.execute(
         update(items)
         .where(

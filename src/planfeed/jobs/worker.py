@@ -50,8 +50,32 @@ def _principal(session: Session, job: queue.ClaimedJob) -> Principal:
 
 
 def process(engine: Engine, job: queue.ClaimedJob, worker_id: str, max_rows: int) -> str:
-    """Run one claimed job to its final state; returns that state."""
+    """Run one claimed job to its final state; returns that state.
+
+    On SQLite the job's commit does not checkpoint the write-ahead log (a large job writes
+    tens of megabytes to it): the job is durable and visible at its commit, and the worker
+    checkpoints right after, while the client already sees the result.
+    """
+    sqlite = engine.dialect.name == "sqlite"
+    try:
+        return _process(engine, job, worker_id, max_rows, defer_checkpoint=sqlite)
+    finally:
+        if sqlite:
+            with engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+
+def _process(
+    engine: Engine,
+    job: queue.ClaimedJob,
+    worker_id: str,
+    max_rows: int,
+    *,
+    defer_checkpoint: bool,
+) -> str:
     with Session(writer(engine)) as session, session.begin():
+        if defer_checkpoint:  # this connection only; NullPool closes it after the job
+            session.connection().exec_driver_sql("PRAGMA wal_autocheckpoint=0")
         principal = _principal(session, job)
         bind_scope(session, principal.scope)
         found = session.execute(
