@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from sqlalchemy import insert, text
 
 from bench.core import BenchContext, Result, ServerProcess, analyze, judge
-from planfeed.accounts.models import Role
+from planfeed.accounts.models import Role, User
 from planfeed.accounts.service import create_api_key, create_organisation, create_user
 from planfeed.auth.principal import system_principal
 from planfeed.config import Settings
@@ -147,7 +147,7 @@ def seed(ctx: BenchContext, count: int) -> str:
     with ctx.engine.begin() as connection:
         for offset in range(0, len(rows), 20_000):
             connection.execute(insert(CourseDate.__table__), rows[offset : offset + 20_000])
-    analyze(ctx)
+    analyze(ctx, (CourseTemplate.__table__, CourseDate.__table__, User.__table__))
     return key
 
 

@@ -443,12 +443,12 @@ def _next_id(engine: Engine, model: Any) -> int:
         return (connection.execute(select(func.max(model.id))).scalar() or 0) + 1
 
 
-def analyze(ctx: BenchContext) -> None:
+def analyze(ctx: BenchContext, seeded: Sequence[Any] = SEEDED_TABLES) -> None:
     """Bring the database to the steady state autovacuum would leave after a bulk load:
     fresh planner statistics (and, on PostgreSQL, a visibility map for index-only scans)."""
     if ctx.backend == "postgresql":
         # Only this run's tables (the search path is the run's schema), never the database.
-        tables = ", ".join(table.name for table in SEEDED_TABLES)
+        tables = ", ".join(table.name for table in seeded)
         with ctx.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.exec_driver_sql(f"VACUUM ANALYZE {tables}")
     else:
