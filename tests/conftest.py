@@ -18,10 +18,12 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
 from planfeed.accounts.models import Role, User
 from planfeed.accounts.service import create_api_key, create_organisation, create_user
 from planfeed.auth.principal import Principal, system_principal
+from planfeed.cli.main import app as cli_app
 from planfeed.config import Settings
 from planfeed.db.base import Base, Environment
 from planfeed.db.engine import make_engine, make_sessionmaker
@@ -218,3 +220,19 @@ def start_server(db: Database, tmp_path: Path):
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def admin_cli(db, tmp_path, monkeypatch):
+    """The `planfeed` admin commands against the test database, via typer's runner."""
+    monkeypatch.setenv("PLANFEED_DATABASE_URL", db.url)
+    monkeypatch.setenv("PLANFEED_SECRET_KEY", TEST_SECRET)
+    monkeypatch.setenv("PLANFEED_DATA_DIR", str(tmp_path))
+    runner = CliRunner()
+
+    def run(*args: str, code: int = 0, input: str | None = None):
+        result = runner.invoke(cli_app, list(args), input=input)
+        assert result.exit_code == code, result.output
+        return result
+
+    return run

@@ -1,30 +1,9 @@
 """``planfeed field add`` defines a CF_ field that the feeds then read, filter and write."""
 
-import pytest
-from typer.testing import CliRunner
 
-from planfeed.cli.main import app
-from support import TEST_SECRET
-
-
-@pytest.fixture
-def cli(db, tmp_path, monkeypatch):
-    monkeypatch.setenv("PLANFEED_DATABASE_URL", db.url)
-    monkeypatch.setenv("PLANFEED_SECRET_KEY", TEST_SECRET)
-    monkeypatch.setenv("PLANFEED_DATA_DIR", str(tmp_path))
-    runner = CliRunner()
-
-    def run(*args: str, code: int = 0):
-        result = runner.invoke(app, list(args))
-        assert result.exit_code == code, result.output
-        return result
-
-    return run
-
-
-def test_field_add_then_use_it_through_the_feeds(cli, client):
-    cli("org", "create", "acme")
-    cli(
+def test_field_add_then_use_it_through_the_feeds(admin_cli, client):
+    admin_cli("org", "create", "acme")
+    admin_cli(
         "user",
         "create",
         "--org",
@@ -38,23 +17,25 @@ def test_field_add_then_use_it_through_the_feeds(cli, client):
         "--password",
         "correct horse battery",
     )
-    key = cli("key", "create", "--org", "acme", "--user", "ops", "--label", "t").output
+    key = admin_cli("key", "create", "--org", "acme", "--user", "ops", "--label", "t").output
     key = next(line for line in key.splitlines() if line.startswith("pfk_"))
     add = ("field", "add", "--org", "acme", "--module", "company")
-    cli(*add, "--name", "CF_Region", "--type", "string", "--label", "Region", "--max-length", "10")
-    duplicate = cli(*add, "--name", "cf_region", "--type", "string", "--label", "R", code=2)
+    admin_cli(
+        *add, "--name", "CF_Region", "--type", "string", "--label", "Region", "--max-length", "10"
+    )
+    duplicate = admin_cli(*add, "--name", "cf_region", "--type", "string", "--label", "R", code=2)
     assert "already has a field" in duplicate.output
     assert (
         "start with CF_"
-        in cli(*add, "--name", "Region", "--type", "string", "--label", "R", code=2).output
+        in admin_cli(*add, "--name", "Region", "--type", "string", "--label", "R", code=2).output
     )
     assert (
         "is not a type"
-        in cli(*add, "--name", "CF_X", "--type", "text", "--label", "R", code=2).output
+        in admin_cli(*add, "--name", "CF_X", "--type", "text", "--label", "R", code=2).output
     )
     assert (
         "takes no custom fields"
-        in cli(
+        in admin_cli(
             "field",
             "add",
             "--org",
