@@ -450,3 +450,21 @@ def test_export_access(client, acme):
         "External ID,Sequence,Level,Name",
         "EXT-1,1,Goal,Item 1",
     ]
+
+
+def test_lookup_by_probe_and_by_scan_agree_and_stay_in_scope(acme, make_tenant, monkeypatch):
+    from planfeed.jobs import apply as apply_module
+
+    make_plan(acme, Environment.SANDBOX)  # the same External IDs in the sandbox
+    make_plan(make_tenant("other"))  # and in another organisation
+    wanted = ["EXT-1.1", "EXT-1.10", "EXT-9"]
+    with acme.session() as session:
+        scanned = apply_module.lookup_items(session, acme.principal(), wanted)
+        monkeypatch.setattr(apply_module, "SCAN_SHARE", 10.0)  # now 3 IDs < 10 x 4 items
+        probed = apply_module.lookup_items(session, acme.principal(), wanted)
+        live_ids = set(session.scalars(select(PlanItem.id)))
+    assert scanned == probed
+    assert set(scanned) == {"EXT-1.1", "EXT-1.10"}
+    assert {item.id for item in scanned.values()} <= live_ids
+    assert scanned["EXT-1.1"].has_metric
+    assert scanned["EXT-1.1"].writable

@@ -2,8 +2,9 @@
 
 Hot path, sized for 100,000-row files (see bench/bench_batch.py and docs/performance.md):
 
-- items are looked up with one Core statement for the whole file (a JSON array parameter on
-  SQLite, an array on PostgreSQL), limited to the caller's scope by ``scope_criteria``;
+- items are looked up with one Core statement for the whole file (a scan of the scope's items
+  for a file naming many of them, else a JSON array parameter on SQLite, an array on
+  PostgreSQL), limited to the caller's scope by ``scope_criteria``;
 - history rows are bulk-loaded with the driver (COPY on PostgreSQL, ``executemany`` of ready
   tuples on SQLite), skipping SQLAlchemy's per-row parameter processing;
 - everything after that is set-based SQL over the job's own history rows (found by ``job_id``):
@@ -63,7 +64,9 @@ SCAN_SHARE = 0.25
 def lookup_items(
     session: Session, principal: Principal, external_ids: Iterable[str]
 ) -> dict[str, _Item]:
-    """The caller's items by external ID: one Core statement in the caller's scope."""
+    """The caller's items by external ID, with Core statements limited to the caller's scope:
+    a scan of the scope's items when the file names a large share of them, else one statement
+    probing the (scope, External ID) index for every ID."""
     editable = editable_plan_ids(principal)
     editable_ids = set(session.scalars(editable)) if editable is not None else None
     ids = list(external_ids)
