@@ -17,7 +17,7 @@ from planfeed.accounts.service import AccountError, parse_allowlist
 from planfeed.accounts.service import create_api_key as make_api_key
 from planfeed.auth.permissions import Action, PlanRole, allowed, plan_role
 from planfeed.feeds.errors import FieldProblem, conflict, field_error, forbidden, invalid
-from planfeed.ingest import BatchKind, ItemFacts, ParsedRow, ParseResult, check_against_items
+from planfeed.ingest import BatchKind, ParsedRow, ParseResult
 from planfeed.plans.models import PlanItem, PlanLevel, ProgressUpdate, UpdateSource
 from planfeed.plans.sequence import sequence_key
 from planfeed.plans.statuses import Status
@@ -223,7 +223,7 @@ def check_plan_item(ctx: WriteContext) -> None:
 def create_progress_update(ctx: WriteContext) -> int:
     """A progress update posted through the feeds goes through the batch validation and apply
     path as a one-row file, so both APIs move an item in exactly the same way."""
-    from planfeed.jobs.apply import apply, lookup_items
+    from planfeed.jobs.apply import apply_single
 
     values = ctx.values
     item_id = ctx.before["item_id"]
@@ -239,20 +239,15 @@ def create_progress_update(ctx: WriteContext) -> int:
         comment=values.get("Comment"),
     )
     result = ParseResult(kind=BatchKind.PROGRESS, rows=[row], total_rows=1)
-    items = lookup_items(ctx.session, ctx.principal, [item.external_id])
-    check_against_items(
-        result,
-        {key: ItemFacts(has_metric=i.has_metric, writable=i.writable) for key, i in items.items()},
-    )
-    if result.errors:
+    errors = apply_single(ctx.session, ctx.principal, result, UpdateSource.API)
+    if errors:
         field_names = {"Current Metric Value": "Value", "Status": "Status"}
         raise invalid(
             [
                 FieldProblem(field_names.get(error.column or "", "PlanItemID"), error.message)
-                for error in result.errors
+                for error in errors
             ]
         )
-    apply(ctx.session, ctx.principal, result, items, None, UpdateSource.API)
     new_id = ctx.session.scalar(
         select(func.max(ProgressUpdate.id)).where(ProgressUpdate.item_id == item_id)
     )

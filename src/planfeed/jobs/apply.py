@@ -19,7 +19,14 @@ from planfeed.auth.permissions import editable_plan_ids
 from planfeed.auth.principal import Principal
 from planfeed.db.base import utcnow
 from planfeed.db.scope import Scope, scope_criteria
-from planfeed.ingest import BatchKind, ItemFacts, ParsedRow, ParseResult, check_against_items
+from planfeed.ingest import (
+    BatchKind,
+    ItemFacts,
+    ParsedRow,
+    ParseResult,
+    RowError,
+    check_against_items,
+)
 from planfeed.plans.models import MetricUpdate, PlanItem, ProgressUpdate, UpdateSource
 
 LOOKUP_CHUNK = 900
@@ -73,6 +80,23 @@ def validate(session: Session, principal: Principal, result: ParseResult) -> dic
         {key: ItemFacts(has_metric=i.has_metric, writable=i.writable) for key, i in items.items()},
     )
     return items
+
+
+def apply_single(
+    session: Session, principal: Principal, result: ParseResult, source: UpdateSource
+) -> list[RowError]:
+    """Check a one-off update (a feeds POST, a web form) against the items and apply it.
+
+    The same lookup, permission and metric checks as a batch file, then the same write; returns
+    the errors instead (nothing written) when there are any.
+    """
+    if result.errors:
+        return list(result.errors)
+    items = validate(session, principal, result)
+    if result.errors:
+        return list(result.errors)
+    apply(session, principal, result, items, None, source)
+    return []
 
 
 def apply(
