@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from planfeed.accounts.models import Role
+from planfeed.db.base import Environment
 from web_support import PASSWORD, make_web_plan
 
 pytestmark = pytest.mark.slow
@@ -86,6 +87,15 @@ def test_sign_in(live_server, page, acme, shoot):
     assert cookie["httpOnly"]
     assert cookie["sameSite"] == "Lax"
     shoot(page, "plans")
+    acme.user("root", Role.SUPER_ADMIN, Environment.SANDBOX)
+    page.get_by_role("button", name="Switch to SANDBOX").click()
+    page.wait_for_url(f"{live_server.url}/plans")
+    assert page.locator(".env-badge").inner_text() == "SANDBOX"
+    assert "nothing here changes live data" in page.locator(".sandbox-banner").inner_text()
+    shoot(page, "plans-sandbox")
+    page.get_by_role("button", name="Switch to LIVE").click()
+    page.wait_for_url(f"{live_server.url}/plans")
+    assert page.locator(".env-badge").inner_text() == "LIVE"
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url("**/signin?signed_out=1")
     assert "You are signed out" in page.content()
