@@ -664,3 +664,19 @@ def test_chart_text_alternative_and_shapes():
     assert "<polyline" not in empty
     single = metric_chart([(dt.date(2026, 1, 1), 5.0)], baseline=5.0, target=5.0, title="t")
     assert single.count("<circle") == 1
+
+
+def test_home_sends_to_sign_in_or_plans(client, acme):
+    response = client.get("/", follow_redirects=False)
+    assert response.headers["location"] == "/signin"
+    signed_in(client, "viewer")
+    assert client.get("/", follow_redirects=False).headers["location"] == "/plans"
+
+
+def test_pages_load_nothing_from_elsewhere(client, acme):
+    signed_in(client, "root")
+    for path in ("/plans", f"/plans/{acme.ids['plan']}", f"/items/{acme.ids['item 1.1']}"):
+        html = client.get(path).text
+        assert not re.search(r'(src|href)="(https?:)?//', html), path
+    assert client.get("/assets/planfeed.css").status_code == 200
+    assert client.get("/assets/planfeed.js").status_code == 200
