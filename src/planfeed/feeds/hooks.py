@@ -73,7 +73,11 @@ def check_user(ctx: WriteContext) -> None:
         raise invalid(problems)
     granting = ctx.values.get("Role")
     touches_super = Role.SUPER_ADMIN.value in (granting, ctx.before.get("role"))
-    if ctx.sent("Role") and touches_super and not allowed(ctx.principal, Action.MANAGE_API_KEYS):
+    if (
+        ctx.sent("Role")
+        and touches_super
+        and not allowed(ctx.principal, Action.MANAGE_SUPER_ADMINS)
+    ):
         raise forbidden("only a SuperAdmin may grant or remove the SuperAdmin role")
     if ctx.creating:
         user.status = user.status or UserStatus.ACTIVE.value
