@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     login_lock_seconds: int = Field(default=15 * 60, ge=1)
     login_delay_seconds: float = Field(default=0.5, ge=0)
     login_max_delay_seconds: float = Field(default=2.0, ge=0)
+    web_session_seconds: int = Field(default=8 * 3600, ge=60)
     log_level: str = "info"
 
     @field_validator("trusted_proxies", mode="before")

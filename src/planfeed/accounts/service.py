@@ -195,6 +195,75 @@ def set_api_key_enabled(session: Session, actor: Principal, key_id: int, enabled
     return key
 
 
+def _key_in_scope(session: Session, actor: Principal, key_id: int) -> ApiKey:
+    key = session.get(ApiKey, key_id)
+    if key is None or key.environment != actor.environment:
+        raise AccountError("id", f"no API key with id {key_id} in this organisation")
+    return key
+
+
+def update_api_key(
+    session: Session,
+    actor: Principal,
+    key_id: int,
+    *,
+    expires_on: dt.date | None,
+    ip_allowlist: Iterable[str],
+) -> ApiKey:
+    """Change a key's expiry date and IP whitelist (the key itself never changes)."""
+    key = _key_in_scope(session, actor, key_id)
+    if expires_on is not None and expires_on < dt.datetime.now(dt.UTC).date():
+        raise AccountError("expiration_date", f"{expires_on} is in the past")
+    allowlist = parse_allowlist(ip_allowlist)
+    changes: dict[str, tuple[object, object]] = {}
+    if key.expires_on != expires_on:
+        changes["expires_on"] = (key.expires_on, expires_on)
+        key.expires_on = expires_on
+    if list(key.ip_allowlist or []) != allowlist:
+        changes["ip_allowlist"] = (list(key.ip_allowlist or []), allowlist)
+        key.ip_allowlist = allowlist
+    if changes:
+        record(session, actor, "update", "apikey", key.id, changes)
+    return key
+
+
+def delete_api_key(session: Session, actor: Principal, key_id: int) -> None:
+    """Remove a key for good; callers using it get ``unknown_key`` from then on."""
+    key = _key_in_scope(session, actor, key_id)
+    record(session, actor, "delete", "apikey", key.id, {"label": (key.label, None)})
+    session.delete(key)
+    session.flush()
+
+
+def _user_in_scope(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise AccountError("id", f"no user with id {user_id} in this organisation")
+    return user
+
+
+def set_user_role(session: Session, actor: Principal, user_id: int, role: Role) -> User:
+    """Change a user's role; nobody changes their own (so the last SuperAdmin stays one)."""
+    user = _user_in_scope(session, user_id)
+    if user.id == actor.user_id:
+        raise AccountError("role", "you cannot change your own role; ask another administrator")
+    if user.role != role.value:
+        record(session, actor, "update", "user", user.id, {"role": (user.role, role.value)})
+        user.role = role.value
+    return user
+
+
+def set_user_status(session: Session, actor: Principal, user_id: int, status: UserStatus) -> User:
+    """Deactivate or reactivate a user; an inactive user cannot sign in or use keys or tokens."""
+    user = _user_in_scope(session, user_id)
+    if user.id == actor.user_id and status != UserStatus.ACTIVE:
+        raise AccountError("status", "you cannot deactivate your own account")
+    if user.status != status.value:
+        record(session, actor, "update", "user", user.id, {"status": (user.status, status.value)})
+        user.status = status.value
+    return user
+
+
 def issue_token(
     session: Session, secret_key: str, user: User, lifetime_seconds: int
 ) -> tuple[AccessToken, str]:

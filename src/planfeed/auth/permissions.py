@@ -22,11 +22,13 @@ class Action(enum.StrEnum):
     SUBMIT_BATCH = "submit batch updates"
     VIEW_JOBS = "view batch jobs"
     RESET_SANDBOX = "reset the sandbox"
+    MANAGE_SUPER_ADMINS = "grant or remove the SuperAdmin role"
 
 
 _GRANTS: dict[Role, frozenset[Action]] = {
     Role.SUPER_ADMIN: frozenset(Action),
-    Role.ADMIN: frozenset(Action) - {Action.MANAGE_API_KEYS, Action.RESET_SANDBOX},
+    Role.ADMIN: frozenset(Action)
+    - {Action.MANAGE_API_KEYS, Action.RESET_SANDBOX, Action.MANAGE_SUPER_ADMINS},
     Role.USER: frozenset({Action.SUBMIT_BATCH, Action.VIEW_JOBS}),
 }
 
@@ -52,6 +54,22 @@ def require(principal: Principal, action: Action) -> None:
         raise PermissionDenied(
             f"user {principal.login!r} ({principal.role}) may not {action.value}"
         )
+
+
+def require_role_change(principal: Principal, before: str | None, after: str) -> None:
+    """Managing users includes roles, but only a SuperAdmin grants or removes SuperAdmin (and
+    only a SuperAdmin deactivates one: pass the user's role as both ``before`` and ``after``)."""
+    require(principal, Action.MANAGE_USERS)
+    if Role.SUPER_ADMIN.value in (before, after):
+        require(principal, Action.MANAGE_SUPER_ADMINS)
+
+
+def role_change_allowed(principal: Principal, before: str | None, after: str) -> bool:
+    try:
+        require_role_change(principal, before, after)
+    except PermissionDenied:
+        return False
+    return True
 
 
 class PlanRole(enum.IntEnum):

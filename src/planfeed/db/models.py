@@ -7,6 +7,7 @@ from planfeed.db.base import Base
 from planfeed.jobs import models as jobs_models
 from planfeed.plans import models as plans_models
 from planfeed.training import models as training_models
+from planfeed.web import models as web_models
 
 __all__ = [
     "Base",
@@ -16,4 +17,5 @@ __all__ = [
     "jobs_models",
     "plans_models",
     "training_models",
+    "web_models",
 ]

@@ -14,7 +14,9 @@ from sqlalchemy import Connection, Table, delete, insert, select, update
 
 from planfeed.db.base import Base, Environment
 
-NOT_COPIED = frozenset({"api_keys", "access_tokens", "jobs", "job_payloads", "audit_events"})
+NOT_COPIED = frozenset(
+    {"api_keys", "access_tokens", "jobs", "job_payloads", "audit_events", "web_sessions"}
+)
 
 
 def _tenant_tables() -> list[Table]:

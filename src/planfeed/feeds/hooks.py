@@ -17,7 +17,7 @@ from planfeed.accounts.service import AccountError, parse_allowlist
 from planfeed.accounts.service import create_api_key as make_api_key
 from planfeed.auth.permissions import Action, PlanRole, allowed, plan_role
 from planfeed.feeds.errors import FieldProblem, conflict, field_error, forbidden, invalid
-from planfeed.ingest import ParsedRow
+from planfeed.ingest import BatchKind, ParsedRow, ParseResult
 from planfeed.jobs.apply import apply_single_update
 from planfeed.plans.models import PlanItem, PlanLevel, UpdateSource
 from planfeed.plans.sequence import sequence_key
@@ -74,7 +74,11 @@ def check_user(ctx: WriteContext) -> None:
         raise invalid(problems)
     granting = ctx.values.get("Role")
     touches_super = Role.SUPER_ADMIN.value in (granting, ctx.before.get("role"))
-    if ctx.sent("Role") and touches_super and not allowed(ctx.principal, Action.MANAGE_API_KEYS):
+    if (
+        ctx.sent("Role")
+        and touches_super
+        and not allowed(ctx.principal, Action.MANAGE_SUPER_ADMINS)
+    ):
         raise forbidden("only a SuperAdmin may grant or remove the SuperAdmin role")
     if ctx.creating:
         user.status = user.status or UserStatus.ACTIVE.value
@@ -235,13 +239,14 @@ def create_progress_update(ctx: WriteContext) -> int:
         as_of=values["AsOfDate"],
         comment=values.get("Comment"),
     )
-    result, new_id = apply_single_update(ctx.session, ctx.principal, row, UpdateSource.API)
+    result = ParseResult(kind=BatchKind.PROGRESS, rows=[row], total_rows=1)
+    errors, new_id = apply_single_update(ctx.session, ctx.principal, result, UpdateSource.API)
     if new_id is None:
         field_names = {"Current Metric Value": "Value", "Status": "Status"}
         raise invalid(
             [
                 FieldProblem(field_names.get(error.column or "", "PlanItemID"), error.message)
-                for error in result.errors
+                for error in errors
             ]
         )
     return new_id

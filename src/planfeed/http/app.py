@@ -18,6 +18,7 @@ from planfeed.http.responses import OrjsonResponse
 from planfeed.http.routes import batch, docs, feeds, feeds_token, system
 from planfeed.http.state import AppState
 from planfeed.jobs.worker import Worker
+from planfeed.web.routes import install as install_web
 
 HTTPS_EXEMPT_PATHS = frozenset({"/healthz", "/readyz"})
 
@@ -98,5 +99,6 @@ def create_app(
     app.include_router(feeds.router)  # after the fixed /{prefix}/api/v2/token routes
     feeds_token.install_log_redaction()
     docs.install(app)
+    install_web(app)  # the pages; after the API routes, whose paths it never shares
     document_validation_errors(app)
     return app

@@ -9,6 +9,7 @@ from planfeed.ingest.parse import (
     check_against_items,
     external_ids,
     parse_batch,
+    parse_row,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "check_against_items",
     "external_ids",
     "parse_batch",
+    "parse_row",
 ]

@@ -605,6 +605,14 @@ class _RowValidator:
         return value
 
 
+def parse_row(kind: BatchKind, cells: Mapping[str, str]) -> ParseResult:
+    """One row typed into a form (keys are the template's column names), checked by exactly
+    the rules a file's row gets; errors name the column and carry row number 1."""
+    result = ParseResult(kind=kind, total_rows=1)
+    _RowValidator(kind, result).check(1, cells)
+    return result
+
+
 def external_ids(result: ParseResult) -> set[str]:
     return {row.external_id for row in result.rows}
 

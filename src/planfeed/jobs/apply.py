@@ -42,7 +42,7 @@ from planfeed.auth.principal import Principal
 from planfeed.db.base import utcnow
 from planfeed.db.scope import Scope, scope_criteria
 from planfeed.db.values import one_of
-from planfeed.ingest import BatchKind, ParsedRow, ParseResult, check_against_items
+from planfeed.ingest import BatchKind, ParseResult, RowError, check_against_items
 from planfeed.plans.models import MetricUpdate, PlanItem, ProgressUpdate, UpdateSource
 
 LOOKUP_CHUNK = 900  # dialects other than SQLite and PostgreSQL: IN lists of this size
@@ -174,18 +174,19 @@ def apply(
 
 
 def apply_single_update(
-    session: Session, principal: Principal, row: ParsedRow, source: UpdateSource
-) -> tuple[ParseResult, int | None]:
-    """One progress update entered outside a batch file (the feeds, the web form).
+    session: Session, principal: Principal, result: ParseResult, source: UpdateSource
+) -> tuple[list[RowError], int | None]:
+    """A one-off progress update (a feeds POST, a web form), as a one-row file.
 
-    It takes the same validation and the same set-based apply as a batch row, so every way in
-    moves an item identically. Returns the result (with its errors, when nothing was applied)
-    and the new history row's ID.
+    It gets the batch's lookup, edit-right and metric checks and the batch's set-based apply,
+    so every way in moves an item identically. Returns the errors (nothing written) or the new
+    history row's ID.
     """
-    result = ParseResult(kind=BatchKind.PROGRESS, rows=[row], total_rows=1)
+    if result.errors:
+        return list(result.errors), None
     items = validate(session, principal, result)
     if result.errors:
-        return result, None
+        return list(result.errors), None
     marker = f"one-{uuid.uuid4().hex}"  # finds this update's rows; cleared below: no job made it
     apply(session, principal, result, items, marker, source)
     progress = ProgressUpdate.__table__
@@ -194,13 +195,13 @@ def apply_single_update(
             progress.c.job_id == marker, scope_criteria(progress, principal.scope)
         )
     )
-    for table in (progress, MetricUpdate.__table__):
+    for history in (progress, MetricUpdate.__table__):
         session.execute(
-            update(table)
-            .where(table.c.job_id == marker, scope_criteria(table, principal.scope))
+            update(history)
+            .where(history.c.job_id == marker, scope_criteria(history, principal.scope))
             .values(job_id=None)
         )
-    return result, new_id
+    return [], new_id
 
 
 def _driver_values(connection: Connection, column: Any) -> Callable[[Any], Any]:

@@ -29,8 +29,15 @@ from planfeed.ingest import BatchKind, parse_batch
 from planfeed.jobs import queue
 from planfeed.jobs.apply import validate
 from planfeed.jobs.models import Job, JobState
-from planfeed.plans.export import DEFAULT_TAKE, MAX_TAKE, SORT_DIRECTIONS, SORT_KEYS, export_page
-from planfeed.plans.models import Plan, PlanItem, PlanLevel
+from planfeed.plans.export import (
+    DEFAULT_TAKE,
+    MAX_TAKE,
+    SORT_DIRECTIONS,
+    SORT_KEYS,
+    export_page,
+    external_ids_csv,
+)
+from planfeed.plans.models import Plan
 from planfeed.plans.statuses import STATUS_LABELS
 
 router = APIRouter()
@@ -708,23 +715,10 @@ def export_external_ids(
     principal: CurrentPrincipal, session: ScopedSession, plan_id: str
 ) -> Response:
     """The "Export External IDs" action: External ID, sequence, level and name, as CSV."""
-    import csv
-    import io
-
     plan = _plan_for(session, principal, plan_id, PlanRole.ADMIN)
-    rows = session.execute(
-        select(PlanItem.external_id, PlanItem.sequence_id, PlanLevel.name, PlanItem.name)
-        .outerjoin(PlanLevel, PlanLevel.id == PlanItem.level_id)
-        .where(PlanItem.plan_id == plan.id)
-        .order_by(PlanItem.sequence_key, PlanItem.id)
-    ).all()
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(["External ID", "Sequence", "Level", "Name"])
-    writer.writerows([[e, s, level or "", name] for e, s, level, name in rows])
-    safe_name = "".join(c if c.isalnum() or c in "-_" else "_" for c in plan.name)
+    body, filename = external_ids_csv(session, plan)
     return Response(
-        buffer.getvalue().encode("utf-8"),
+        body,
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{safe_name}-external-ids.csv"'},
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
