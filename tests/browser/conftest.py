@@ -4,7 +4,7 @@ Fixtures:
 
 - ``live_server``: a started ``planfeed serve`` (worker on) on the test database (``db``, so
   SQLite and PostgreSQL), at ``live_server.url``. Make tenants and data with ``make_tenant``.
-- ``browser``: one headless Chromium per session (``/usr/bin/chromium``, or
+- ``browser``: one headless Chromium per test module (``/usr/bin/chromium``, or
   ``PLANFEED_TEST_CHROMIUM``). Playwright's own browser download is never used.
 - ``page``: a fresh browser context and page per test, with ``page.recorder`` noting every
   request, console error and page error; a screenshot is saved when the test fails.
@@ -85,8 +85,11 @@ def _chromium_present() -> None:
     _require_chromium()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """One Chromium per test module. Not per session: Playwright's sync API keeps an event loop
+    running in this thread while it is open, and later asyncio tests (the async client) need
+    the thread's loop free."""
     _require_chromium()
     from playwright.sync_api import sync_playwright
 

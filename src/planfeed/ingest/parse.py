@@ -609,7 +609,8 @@ def parse_row(kind: BatchKind, cells: Mapping[str, str]) -> ParseResult:
     """One row typed into a form (keys are the template's column names), checked by exactly
     the rules a file's row gets; errors name the column and carry row number 1."""
     result = ParseResult(kind=kind, total_rows=1)
-    _RowValidator(kind, result).check(1, cells)
+    external_id, status, value, as_of, comment = (cells.get(name) or "" for name in _CELLS)
+    _RowValidator(kind, result).check(1, (external_id, status, value, as_of, comment))
     return result
 
 
