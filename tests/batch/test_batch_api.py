@@ -464,7 +464,8 @@ def test_lookup_by_probe_and_by_scan_agree_and_stay_in_scope(acme, make_tenant, 
         probed = apply_module.lookup_items(session, acme.principal(), wanted)
         live_ids = set(session.scalars(select(PlanItem.id)))
     assert scanned == probed
-    assert set(scanned) == {"EXT-1.1", "EXT-1.10"}
-    assert {item.id for item in scanned.values()} <= live_ids
-    assert scanned["EXT-1.1"].has_metric
-    assert scanned["EXT-1.1"].writable
+    assert set(scanned.ids) == set(scanned.facts) == {"EXT-1.1", "EXT-1.10"}
+    assert set(scanned.ids.values()) <= live_ids
+    assert scanned.facts["EXT-1.1"].has_metric
+    assert scanned.facts["EXT-1.1"].writable
+    assert scanned.facts["EXT-1.10"].has_metric

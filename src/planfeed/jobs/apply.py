@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     Connection,
@@ -42,36 +43,44 @@ from planfeed.auth.principal import Principal
 from planfeed.db.base import utcnow
 from planfeed.db.scope import Scope, scope_criteria
 from planfeed.db.values import one_of
-from planfeed.ingest import BatchKind, ParseResult, RowError, check_against_items
+from planfeed.ingest import BatchKind, ItemFacts, ParseResult, RowError, check_against_items
 from planfeed.plans.models import MetricUpdate, PlanItem, ProgressUpdate, UpdateSource
 
 LOOKUP_CHUNK = 900  # dialects other than SQLite and PostgreSQL: IN lists of this size
 
 
-class _Item(NamedTuple):
-    """A looked-up item (a named tuple: 100,000 of them are made per large file)."""
+@dataclass(frozen=True, slots=True)
+class FoundItems:
+    """The file's items by External ID: their ids, and what validation needs to know.
 
-    id: int
-    has_metric: bool
-    writable: bool
+    Facts are shared instances (there are four combinations), so a 100,000-row file costs two
+    dict entries per item and no object of its own."""
 
+    ids: dict[str, int]
+    facts: dict[str, ItemFacts]
+
+
+_FACTS = {
+    (has_metric, writable): ItemFacts(has_metric=has_metric, writable=writable)
+    for has_metric in (False, True)
+    for writable in (False, True)
+}
 
 # A file naming at least this share of the scope's items is matched against a scan of the
 # scope's items (one index range) instead of one index probe per External ID.
 SCAN_SHARE = 0.25
 
 
-def lookup_items(
-    session: Session, principal: Principal, external_ids: Iterable[str]
-) -> dict[str, _Item]:
+def lookup_items(session: Session, principal: Principal, external_ids: Iterable[str]) -> FoundItems:
     """The caller's items by external ID, with Core statements limited to the caller's scope:
     a scan of the scope's items when the file names a large share of them, else one statement
     probing the (scope, External ID) index for every ID."""
     editable = editable_plan_ids(principal)
     editable_ids = set(session.scalars(editable)) if editable is not None else None
     ids = list(external_ids)
+    found = FoundItems({}, {})
     if not ids:
-        return {}
+        return found
     connection = session.connection()
     table = PlanItem.__table__
     columns = select(table.c.external_id, table.c.id, table.c.plan_id, table.c.has_metric).where(
@@ -83,10 +92,10 @@ def lookup_items(
     ).scalar_one()
     if len(ids) >= SCAN_SHARE * in_scope:
         wanted = set(ids)
-        batches = [[row for row in connection.execute(columns).all() if row[0] in wanted]]
+        batches = [[row for row in _plain_rows(connection, columns) if row[0] in wanted]]
     elif dialect in ("postgresql", "sqlite"):
         batches = [
-            connection.execute(columns.where(one_of(table.c.external_id, ids, dialect))).all()
+            _plain_rows(connection, columns.where(one_of(table.c.external_id, ids, dialect)))
         ]
     else:
         batches = [
@@ -95,19 +104,38 @@ def lookup_items(
             ).all()
             for start in range(0, len(ids), LOOKUP_CHUNK)
         ]
-    found: dict[str, _Item] = {}
+    found_ids, facts = found.ids, found.facts
     for rows in batches:
         for external_id, item_id, plan_id, has_metric in rows:
-            found[external_id] = _Item(
-                item_id, bool(has_metric), editable_ids is None or plan_id in editable_ids
-            )
+            found_ids[external_id] = item_id
+            facts[external_id] = _FACTS[
+                bool(has_metric), editable_ids is None or plan_id in editable_ids
+            ]
     return found
 
 
-def validate(session: Session, principal: Principal, result: ParseResult) -> dict[str, _Item]:
+def _plain_rows(connection: Connection, statement: Any) -> list[tuple[Any, ...]]:
+    """The driver's own row tuples for a Core select whose columns need no result processing
+    (strings and integers): building 100,000 Row objects would cost more than the query."""
+    compiled = statement.compile(dialect=connection.dialect)
+    values = compiled.construct_params()
+    parameters: Any = (
+        values
+        if compiled.positiontup is None
+        else tuple(values[name] for name in compiled.positiontup)
+    )
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(compiled.string, parameters)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def validate(session: Session, principal: Principal, result: ParseResult) -> FoundItems:
     """Run the database checks on a parsed file; errors are appended to ``result``."""
     items = lookup_items(session, principal, {row.external_id for row in result.rows})
-    check_against_items(result, items)
+    check_against_items(result, items.facts)
     return items
 
 
@@ -115,7 +143,7 @@ def apply(
     session: Session,
     principal: Principal,
     result: ParseResult,
-    items: dict[str, _Item],
+    items: FoundItems,
     job_id: str,
     source: UpdateSource = UpdateSource.JOB,
 ) -> int:
@@ -125,6 +153,7 @@ def apply(
     """
     scope = principal.scope
     connection = session.connection()
+    item_ids = items.ids
     now = utcnow()
     common = {
         "organisation_id": scope.organisation_id,
@@ -144,7 +173,7 @@ def apply(
             ("item_id", "status", "value", "as_of", "comment"),
             [
                 (
-                    items[row.external_id].id,
+                    item_ids[row.external_id],
                     row.status.value if row.status is not None else 0,
                     row.metric_value,
                     as_of(row.as_of),
@@ -164,7 +193,7 @@ def apply(
             common,
             ("item_id", "value", "as_of"),
             [
-                (items[row.external_id].id, row.metric_value, as_of(row.as_of))
+                (item_ids[row.external_id], row.metric_value, as_of(row.as_of))
                 for row in result.rows
                 if row.metric_value is not None
             ],
