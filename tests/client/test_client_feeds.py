@@ -1,21 +1,18 @@
 """The client's feeds (API v2) methods and password login against a real planfeed server
-(uvicorn on loopback) loaded with the demo organisation, on SQLite and PostgreSQL.
-
-The server is wrapped in :class:`client_support.Flaky` with nothing to fail, only to record
-each request that reaches it (method, path), so the tests can count token requests."""
+(uvicorn on loopback) loaded with the demo organisation, on SQLite and PostgreSQL (the
+``demo``/``start_demo_server`` fixtures are in conftest.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import delete, func, select
 
-from client_support import Flaky, LiveServer, RecordingTransport, start_server, stop_server
+from client_support import Flaky, RecordingTransport
 from planfeed.accounts.models import AccessToken
 from planfeed.audit.models import AuditEvent
 from planfeed.client import (
@@ -29,39 +26,9 @@ from planfeed.client import (
     PermissionDeniedError,
     ValidationError,
 )
-from planfeed.demo import DemoCredentials, load_demo
-from planfeed.http.app import create_app
 from planfeed.training.models import CourseDate
-from support import TEST_SECRET
 
 COURSE_DATES = CourseDate.__table__
-
-
-@pytest.fixture
-def demo(db, tmp_path) -> DemoCredentials:
-    return load_demo(db.engine, TEST_SECRET, tmp_path / "data")
-
-
-@pytest.fixture
-def start_demo_server(settings, db, demo) -> Iterator[Any]:
-    """Start a server (settings overridable, e.g. token_lifetime_seconds) over the demo data;
-    returns (url, recorder)."""
-    started: list[LiveServer] = []
-
-    def start(**overrides: Any) -> tuple[str, Flaky]:
-        app = create_app(settings.model_copy(update=overrides), engine=db.engine)
-        recorder = Flaky(app, times=0)
-        started.append(start_server(recorder))
-        return started[-1].url, recorder
-
-    yield start
-    for live in started:
-        stop_server(live)
-
-
-@pytest.fixture
-def demo_url(start_demo_server) -> str:
-    return start_demo_server()[0]
 
 
 def _ids(db, environment: str = "live", **where: Any) -> set[int]:
@@ -113,7 +80,8 @@ def test_feed_walks_every_page_lazily_each_record_once(db, demo, demo_url):
             .select("CourseDateID", "StartDate")
             .order_by("StartDate desc")
         ]
-        assert len(ids) == len(set(ids)) and set(ids) == available
+        assert len(ids) == len(set(ids))
+        assert set(ids) == available
         # a limit stops early, mid-page
         assert len(list(feed.limit(10))) == 10
         assert feed.first() == first
@@ -125,7 +93,8 @@ def test_feed_walks_every_page_lazily_each_record_once(db, demo, demo_url):
             return [row["CourseDateID"] async for row in feed.select("CourseDateID")]
 
     async_ids = asyncio.run(walk())
-    assert len(async_ids) == len(available) and set(async_ids) == available
+    assert len(async_ids) == len(available)
+    assert set(async_ids) == available
 
 
 def test_filter_builder_against_the_server(db, demo, demo_url):
@@ -137,19 +106,17 @@ def test_filter_builder_against_the_server(db, demo, demo_url):
             rows = client.feed("company").filter(expression).select("Name").order_by("Name")
             return [row["Name"] for row in rows]
 
+        no_phone = F.Phone == None  # noqa: E711
+        has_phone = F.Phone != None  # noqa: E711
         assert names(F.Name == "O'Neil & Sons") == ["O'Neil & Sons"]
         assert names(F.Name.startswith("O'Neil")) == ["O'Neil & Sons", "O'Neill"]
         assert names(F.Name.contains("'NEIL ")) == ["O'Neil & Sons"]  # case-insensitive
         assert names(F.Name.isin(["Acme Ltd", "O'Neill", "nobody"])) == ["Acme Ltd", "O'Neill"]
-        assert names((F.Name == "Initech") | (F.Name == "O'Neill") & (F.Phone == None)) == [
-            "Initech"
-        ]
-        assert names(((F.Name == "Initech") | (F.Name == "O'Neill")) & (F.Phone != None)) == [
-            "O'Neill"
-        ]
+        assert names((F.Name == "Initech") | (F.Name == "O'Neill") & no_phone) == ["Initech"]
+        assert names(((F.Name == "Initech") | (F.Name == "O'Neill")) & has_phone) == ["O'Neill"]
         # two .filter() calls are joined with and; a hand-written one is parenthesised
         both = client.feed("company").filter("Name eq 'Initech' or Name eq 'O''Neill'")
-        assert [r["Name"] for r in both.filter(F.Phone == None)] == ["Initech"]
+        assert [r["Name"] for r in both.filter(no_phone)] == ["Initech"]
         assert client.get("company", quoted)["Name"] == "O'Neil & Sons"
 
         # dates and numbers: the server and the database agree
@@ -167,7 +134,8 @@ def test_filter_builder_against_the_server(db, demo, demo_url):
                     )
                 )
             )
-        assert ids == expected and ids
+        assert ids == expected
+        assert ids
 
 
 def test_get_create_update_upsert_delete(demo, demo_url):
@@ -175,20 +143,24 @@ def test_get_create_update_upsert_delete(demo, demo_url):
         new_id = client.create("company", {"Name": "Acme Two", "Email": "a@two.example"})
         assert isinstance(new_id, int)
         record = client.get("company", new_id)
-        assert record["CompanyID"] == new_id and record["Name"] == "Acme Two"
+        assert record["CompanyID"] == new_id
+        assert record["Name"] == "Acme Two"
         assert client.get("company", new_id, select=["Email", "Name"]) == {
             "Email": "a@two.example",
             "Name": "Acme Two",
         }
         updated = client.update("company", new_id, {"Name": "Acme Two Ltd"})
-        assert updated["CompanyID"] == new_id and updated["Name"] == "Acme Two Ltd"
+        assert updated["CompanyID"] == new_id
+        assert updated["Name"] == "Acme Two Ltd"
         assert updated["Email"] == "a@two.example"  # untouched
 
         again = client.upsert("company", F.Email == "a@two.example", {"Phone": "01"})
         assert (again.created, again.id) == (False, new_id)
-        assert again.body["Phone"] == "01" and again.body["Name"] == "Acme Two Ltd"
+        assert again.body["Phone"] == "01"
+        assert again.body["Name"] == "Acme Two Ltd"
         made = client.upsert("company", F.Email == "b@three.example", {"Name": "Three"})
-        assert made.created and made.id != new_id
+        assert made.created
+        assert made.id != new_id
         assert client.get("company", made.id)["Email"] == "b@three.example"  # from the filter
         same = client.upsert("company", "Email eq 'b@three.example'", {"Name": "Three plc"})
         assert (same.created, same.id) == (False, made.id)
@@ -196,14 +168,17 @@ def test_get_create_update_upsert_delete(demo, demo_url):
         assert client.delete("company", new_id) is None
         with pytest.raises(NotFoundError) as missing:
             client.get("company", new_id)
-        assert missing.value.status == 404 and missing.value.code == "not_found"
+        assert missing.value.status == 404
+        assert missing.value.code == "not_found"
 
         # a user is first marked Deleted (the record comes back), then removed
         user_id = client.create(
             "user", {"Username": "jsmith", "Email": "j@x.example", "Surname": "Smith"}
         )
         first = client.delete("user", user_id)
-        assert first is not None and first["UserID"] == user_id and first["Status"] == "Deleted"
+        assert first is not None
+        assert first["UserID"] == user_id
+        assert first["Status"] == "Deleted"
         assert client.delete("user", user_id) is None
         with pytest.raises(NotFoundError):
             client.delete("user", user_id)
@@ -231,7 +206,8 @@ def test_typed_errors_from_the_server(db, demo, demo_url):
         error = bad_record.value
         assert (error.status, error.code) == (400, "invalid_record")
         fields = {e.field: e.message for e in error.field_errors}
-        assert "Nope" in fields and "unknown field" in fields["Nope"]
+        assert "Nope" in fields
+        assert "unknown field" in fields["Nope"]
         assert "'lots' is not a whole number" in fields["Capacity"]
 
         with pytest.raises(ValidationError) as bad_query:
@@ -239,7 +215,8 @@ def test_typed_errors_from_the_server(db, demo, demo_url):
         error = bad_query.value
         assert error.code == "invalid_query"
         by_option = {e.option: e for e in error.field_errors}
-        assert by_option["$filter"].field == "StartDat" and by_option["$filter"].position == 0
+        assert by_option["$filter"].field == "StartDat"
+        assert by_option["$filter"].position == 0
         assert "did you mean StartDate?" in by_option["$filter"].message
         assert by_option["$orderby"].position == 6
         assert by_option["$filter"].describe().startswith("$filter (position 0): unknown field")
@@ -261,7 +238,8 @@ def test_typed_errors_from_the_server(db, demo, demo_url):
         # a plain User's key, made through the apikey module (the key is in the answer only)
         alice = next(iter(admin.feed("user").filter(F.Username == "alice")))
         answer = admin.create_answer("apikey", {"Label": "alice", "UserID": alice["UserID"]})
-        assert answer["ID"] == answer["ApiKeyID"] and answer["ApiKey"].startswith("pfk_live_")
+        assert answer["ID"] == answer["ApiKeyID"]
+        assert answer["ApiKey"].startswith("pfk_live_")
         user_key = answer["ApiKey"]
 
     with Client(demo_url, api_key=user_key) as user:
@@ -275,7 +253,8 @@ def test_typed_errors_from_the_server(db, demo, demo_url):
     with Client(demo_url, api_key="pfk_live_" + "A" * 43) as stranger:
         with pytest.raises(AuthenticationError) as refused:
             stranger.feed("coursedate").count()
-        assert refused.value.status == 401 and refused.value.code
+        assert refused.value.status == 401
+        assert refused.value.code
     with Client(demo_url, token="pft_nosuchtoken") as stale:
         with pytest.raises(AuthenticationError) as refused:
             stale.get("coursedate", 1)
@@ -344,7 +323,8 @@ def test_sandbox_client_uses_the_sandbox_prefix(db, demo, start_demo_server):
         assert client.get("company", made)["Name"] == "Sandbox Co"
         assert client.feed("coursedate").count() == len(_ids(db, "sandbox"))
     feeds = [path for _, path, _ in recorder.seen]
-    assert feeds and all(path.startswith("/accessplansandbox/api/v2/") for path in feeds)
+    assert feeds
+    assert all(path.startswith("/accessplansandbox/api/v2/") for path in feeds)
     with Client(url, api_key=demo.api_key) as live:
         assert list(live.feed("company").filter(F.Name == "Sandbox Co")) == []
 
