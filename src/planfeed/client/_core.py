@@ -741,7 +741,11 @@ class ClientCore:
     def delete_record(self, module: str, record_id: Any) -> Flow[dict[str, Any] | None]:
         """DELETE: None when the record is gone (204); a user's first DELETE only marks it
         Deleted and answers the record (200), which is returned."""
-        response = yield from self.request("DELETE", self._record_path(module, record_id))
+        # not retried once it may have reached the server: a user's second DELETE removes the
+        # user the first one only marked Deleted, and any other record's answers 404
+        response = yield from self.request(
+            "DELETE", self._record_path(module, record_id), idempotent=False
+        )
         if response.status_code == 204 or not response.content:
             return None
         return _record(response)
