@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, func, select
 
-from client_support import Flaky, RecordingTransport
+from client_support import FAST_RETRY, DroppingProxy, Flaky, RecordingTransport
 from planfeed.accounts.models import AccessToken
 from planfeed.audit.models import AuditEvent
 from planfeed.client import (
@@ -20,6 +20,7 @@ from planfeed.client import (
     AuthenticationError,
     Client,
     ConflictError,
+    ConnectionFailed,
     EnvironmentMismatch,
     F,
     NotFoundError,
@@ -341,3 +342,19 @@ def test_sandbox_client_uses_the_sandbox_prefix(db, demo, start_demo_server):
     ]
     with pytest.raises(EnvironmentMismatch):
         Client(url, api_key=demo.sandbox_api_key, environment="live")
+
+
+def test_a_delete_whose_answer_is_lost_is_not_sent_again(demo, demo_url):
+    """A user's second DELETE would remove the user the first one only marked Deleted."""
+    with Client(demo_url, api_key=demo.api_key) as admin:
+        user_id = admin.create("user", {"Username": "lost", "Email": "l@x.example"})
+    host, port = demo_url.removeprefix("http://").split(":")
+    proxy = DroppingProxy((host, int(port)), drops=1, mode="after").start()
+    try:
+        with Client(proxy.url, api_key=demo.api_key, retry=FAST_RETRY) as client:
+            with pytest.raises(ConnectionFailed):
+                client.delete("user", user_id)
+            assert proxy.connections == 1
+            assert client.get("user", user_id)["Status"] == "Deleted"  # marked, not removed
+    finally:
+        proxy.close()
