@@ -11,7 +11,9 @@ import pytest
 from client_support import DroppingProxy, Flaky, LiveServer, make_plan, start_server, stop_server
 from planfeed.accounts.models import Role
 from planfeed.db.base import Environment
+from planfeed.demo import DemoCredentials, load_demo
 from planfeed.http.app import create_app
+from support import TEST_SECRET
 
 
 @pytest.fixture
@@ -70,3 +72,31 @@ def dropping_proxy(server):
     yield make
     for proxy in proxies:
         proxy.close()
+
+
+@pytest.fixture
+def demo(db, tmp_path) -> DemoCredentials:
+    return load_demo(db.engine, TEST_SECRET, tmp_path / "data")
+
+
+@pytest.fixture
+def start_demo_server(settings, db, demo) -> Iterator[Any]:
+    """Start a server (settings overridable, e.g. token_lifetime_seconds) over the demo data;
+    returns (url, recorder). The app is wrapped in :class:`Flaky` with nothing to fail, only
+    to record each request that reaches it (method, path), e.g. to count token requests."""
+    started: list[LiveServer] = []
+
+    def start(**overrides: Any) -> tuple[str, Flaky]:
+        app = create_app(settings.model_copy(update=overrides), engine=db.engine)
+        recorder = Flaky(app, times=0)
+        started.append(start_server(recorder))
+        return started[-1].url, recorder
+
+    yield start
+    for live in started:
+        stop_server(live)
+
+
+@pytest.fixture
+def demo_url(start_demo_server) -> str:
+    return start_demo_server()[0]

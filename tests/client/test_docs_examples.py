@@ -31,3 +31,9 @@ def test_client_doc_examples_run(db, server, tmp_path, monkeypatch, capsys):
     assert 'Did you mean "On Track"?' in printed
     assert "\n65\n" in printed
     assert "True ()" in printed
+    # feeds
+    assert "O'Neil & Sons\nTrue\n0113 496 0000\n" in printed
+    assert "upsert: False True\nupsert: True training@two.example\nNone\n" in printed
+    assert "\"$filter (position 0): unknown field 'StartDat'; did you mean StartDate?\"" in printed
+    assert "404 not_found" in printed
+    assert "admin 4\nsandbox 3\n" in printed

@@ -128,7 +128,7 @@ def _exit_for(exc: PlanfeedError) -> typer.Exit:
             EXIT_AUTH,
         )
     if isinstance(exc, ValidationError):
-        detail = "; ".join(f"{e.field}: {e.message}" for e in exc.field_errors if e.field)
+        detail = "; ".join(e.describe() for e in exc.field_errors)
         return _fail(f"the server refused the request: {detail or exc.message}", EXIT_BAD_INPUT)
     if isinstance(exc, ConnectionFailed | WaitTimeout):
         return _fail(exc.message, EXIT_UNREACHABLE)
@@ -695,7 +695,8 @@ def feed(
             typer.echo("\n]")
             return
         first = next(records, None)
-        columns = list(fields) or (list(first) if first else [])
+        # the server's spelling of the names (they are case-insensitive in --select)
+        columns = list(first) if first else list(fields)
         rows = itertools.chain([first] if first is not None else [], records)
         if format is FeedFormat.csv:
             writer = csv.writer(sys.stdout, lineterminator="\r\n")

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import anyio
@@ -245,22 +245,29 @@ class AsyncClient:
     def feed(self, module: str, *, page_size: int = DEFAULT_FEED_PAGE) -> AsyncFeed:
         return AsyncFeed(self, FeedQuery(module=module, page_size=page_size))
 
-    async def get(self, module: str, record_id: Any) -> dict[str, Any]:
-        return await self._run(self.core.get_record(module, record_id))
+    async def get(
+        self, module: str, record_id: Any, *, select: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        return await self._run(self.core.get_record(module, record_id, select))
 
     async def create(self, module: str, record: Mapping[str, Any]) -> Any:
         return await self._run(self.core.create_record(module, record))
 
-    async def update(self, module: str, record_id: Any, changes: Mapping[str, Any]) -> None:
-        await self._run(self.core.update_record(module, record_id, changes))
+    async def create_answer(self, module: str, record: Mapping[str, Any]) -> dict[str, Any]:
+        return await self._run(self.core.create_record_answer(module, record))
+
+    async def update(
+        self, module: str, record_id: Any, changes: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        return await self._run(self.core.update_record(module, record_id, changes))
 
     async def upsert(
         self, module: str, match: str | Expr, record: Mapping[str, Any]
     ) -> UpsertResult:
         return await self._run(self.core.upsert_record(module, match, record))
 
-    async def delete(self, module: str, record_id: Any) -> None:
-        await self._run(self.core.delete_record(module, record_id))
+    async def delete(self, module: str, record_id: Any) -> dict[str, Any] | None:
+        return await self._run(self.core.delete_record(module, record_id))
 
 
 class AsyncFeed:
@@ -287,6 +294,9 @@ class AsyncFeed:
 
     def limit(self, count: int) -> AsyncFeed:
         return self._with(limit=count)
+
+    async def count(self) -> int:
+        return await self._client._run(self._client.core.feed_count(self.query))
 
     async def pages(self) -> AsyncIterator[list[dict[str, Any]]]:
         page = 0

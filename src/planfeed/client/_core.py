@@ -19,7 +19,7 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -33,6 +33,7 @@ from planfeed.client.errors import (
     AuthenticationError,
     BatchRejected,
     ConfigurationError,
+    ConflictError,
     ConnectionFailed,
     EnvironmentMismatch,
     JobFailed,
@@ -210,6 +211,18 @@ class PasswordAuth(Auth):
         )
         started = self.clock()
         response = yield from core.send_with_retries(spec, idempotent=True)
+        if response.status_code in (400, 401):
+            # OAuth 2 errors (RFC 6749 §5.2): a wrong password, a locked account, …
+            body = _json_or_none(response)
+            code = body.get("error") if isinstance(body, dict) else None
+            described = body.get("error_description") if isinstance(body, dict) else None
+            raise AuthenticationError(
+                response.status_code,
+                str(code) if code else "invalid_grant",
+                f"the token endpoint refused the sign-in of {self.username!r}: "
+                f"{described or code or response.text[:200]}",
+                body,
+            )
         core.raise_for_status(response)
         body = response.json()
         try:
@@ -462,7 +475,7 @@ class ClientCore:
         typed error for an error status unless ``answers`` says that response is an answer."""
         extra = dict(headers or {})
         if json_body is not None:
-            content = json.dumps(json_body).encode()
+            content = json.dumps(json_body, default=_json_value).encode()
             extra.setdefault("Content-Type", "application/json")
         if idempotent is None:
             idempotent = method in ("GET", "HEAD", "PUT", "DELETE", "OPTIONS")
@@ -495,9 +508,12 @@ class ClientCore:
         except ValueError:
             body = response.text[:500]
         code = body.get("error") if isinstance(body, dict) else None
+        described = (
+            body.get("message") or body.get("error_description") if isinstance(body, dict) else None
+        )
         message = (
-            str(body.get("message"))
-            if isinstance(body, dict) and body.get("message")
+            str(described)
+            if described
             else (str(body).strip() or response.reason_phrase or f"HTTP {status}")
         )
         if status == 401:
@@ -506,6 +522,8 @@ class ClientCore:
             raise PermissionDeniedError(status, code, message, body)
         if status == 404:
             raise NotFoundError(status, code, message, body)
+        if status == 409:
+            raise ConflictError(status, code, message, body)
         if status == 429:
             raise RateLimitedError(status, code, message, body, retry_after_seconds(response))
         if status in (400, 413, 422):
@@ -647,56 +665,90 @@ class ClientCore:
 
     # -- feeds (API v2) ---------------------------------------------------------------------
 
-    def feed_page(self, query: FeedQuery, page: int) -> Flow[list[dict[str, Any]]]:
-        response = yield from self.request(
-            "GET", self.feed_path(quote(query.module, safe="")), params=query.params(page)
-        )
-        body = response.json()
-        results = body.get("results") if isinstance(body, dict) else body
-        if not isinstance(results, list):
-            raise ApiError(response.status_code, "bad_response", f"no results array in {body!r}")
-        return results
+    def _module_path(self, module: str) -> str:
+        return self.feed_path(quote(module, safe=""))
 
     def _record_path(self, module: str, record_id: Any) -> str:
         return self.feed_path(f"{quote(module, safe='')}/{quote(str(record_id), safe='')}")
 
-    def get_record(self, module: str, record_id: Any) -> Flow[dict[str, Any]]:
-        response = yield from self.request("GET", self._record_path(module, record_id))
-        body = response.json()
-        if isinstance(body, dict) and isinstance(body.get("results"), list):
-            if not body["results"]:
-                raise NotFoundError(404, "not_found", f"no {module} record {record_id!r}", body)
-            return dict(body["results"][0])
-        return dict(body)
+    def feed_page(self, query: FeedQuery, page: int) -> Flow[list[dict[str, Any]]]:
+        """One page of a list: ``{"results": [...]}``."""
+        response = yield from self.request(
+            "GET", self._module_path(query.module), params=query.params(page)
+        )
+        return _results(response)
+
+    def feed_count(self, query: FeedQuery) -> Flow[int]:
+        """How many records the query's filter matches (``$count=true``, one row fetched)."""
+        params = {**query.params(0), "$top": "1", "$count": "true"}
+        response = yield from self.request("GET", self._module_path(query.module), params=params)
+        body = _json_or_none(response)
+        total = body.get("totalCount") if isinstance(body, dict) else None
+        if not isinstance(total, int):
+            raise ApiError(response.status_code, "bad_response", f"no totalCount in {body!r}")
+        return total
+
+    def get_record(
+        self, module: str, record_id: Any, fields: Sequence[str] = ()
+    ) -> Flow[dict[str, Any]]:
+        """The record as an object (404 → :class:`NotFoundError`)."""
+        params = {"$select": ",".join(fields)} if fields else None
+        response = yield from self.request(
+            "GET", self._record_path(module, record_id), params=params
+        )
+        return _record(response)
 
     def create_record(self, module: str, record: Mapping[str, Any]) -> Flow[Any]:
+        """POST; the answer is 201 ``{"ID": n, "<Module>ID": n}``: returns n. Not retried
+        once it may have reached the server (a retry could create a second record)."""
         response = yield from self.request(
-            "POST", self.feed_path(quote(module, safe="")), json_body=dict(record)
+            "POST", self._module_path(module), json_body=dict(record)
         )
         return _created_id(response)
 
-    def update_record(self, module: str, record_id: Any, changes: Mapping[str, Any]) -> Flow[None]:
-        path = self._record_path(module, record_id)
-        yield from self.request("PUT", path, json_body=dict(changes))
+    def create_record_answer(self, module: str, record: Mapping[str, Any]) -> Flow[dict[str, Any]]:
+        """As :meth:`create_record`, returning the whole answer (an apikey's carries ``ApiKey``)."""
+        response = yield from self.request(
+            "POST", self._module_path(module), json_body=dict(record)
+        )
+        return _record(response)
+
+    def update_record(
+        self, module: str, record_id: Any, changes: Mapping[str, Any]
+    ) -> Flow[dict[str, Any]]:
+        """PUT the changed fields; the answer is the whole record."""
+        response = yield from self.request(
+            "PUT", self._record_path(module, record_id), json_body=dict(changes)
+        )
+        return _record(response)
 
     def upsert_record(
         self, module: str, match: str | Expr, record: Mapping[str, Any]
     ) -> Flow[UpsertResult]:
+        """POST ``?$upsert=<filter>``: 200 with the updated record, or 201 when created."""
         response = yield from self.request(
             "POST",
-            self.feed_path(quote(module, safe="")),
+            self._module_path(module),
             params={"$upsert": to_filter(match)},
             json_body=dict(record),
             idempotent=True,  # the same upsert twice leaves the same record
         )
-        return UpsertResult(
-            created=response.status_code == 201,
-            id=_created_id(response),
-            body=_json_or_none(response),
-        )
+        body = _json_or_none(response)
+        created = response.status_code == 201
+        record_id = _created_id(response) if created else _record_id(module, body)
+        return UpsertResult(created=created, id=record_id, body=body)
 
-    def delete_record(self, module: str, record_id: Any) -> Flow[None]:
-        yield from self.request("DELETE", self._record_path(module, record_id))
+    def delete_record(self, module: str, record_id: Any) -> Flow[dict[str, Any] | None]:
+        """DELETE: None when the record is gone (204); a user's first DELETE only marks it
+        Deleted and answers the record (200), which is returned."""
+        # not retried once it may have reached the server: a user's second DELETE removes the
+        # user the first one only marked Deleted, and any other record's answers 404
+        response = yield from self.request(
+            "DELETE", self._record_path(module, record_id), idempotent=False
+        )
+        if response.status_code == 204 or not response.content:
+            return None
+        return _record(response)
 
 
 def check_finished(result: JobResult) -> JobResult:
@@ -724,14 +776,60 @@ def _json_or_none(response: httpx.Response) -> Any:
         return None
 
 
-def _created_id(response: httpx.Response) -> Any:
+def _json_value(value: Any) -> Any:
+    """Record values JSON has no type for: date-times and dates as ISO-8601 (a naive
+    date-time is read as UTC by the server), decimals as numbers, enums by value."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    raise TypeError(f"cannot send a {type(value).__name__} in a record; use JSON-able values")
+
+
+def _results(response: httpx.Response) -> list[dict[str, Any]]:
     body = _json_or_none(response)
-    if isinstance(body, dict):
-        for key in ("id", "ID", "Id"):
-            if key in body:
-                return body[key]
-        return next(iter(body.values()), None)
-    return body if body is not None else response.text.strip() or None
+    results = body.get("results") if isinstance(body, dict) else None
+    if not isinstance(results, list):
+        raise ApiError(
+            response.status_code, "bad_response", f"no results array in the answer: {body!r:.300}"
+        )
+    return results
+
+
+def _record(response: httpx.Response) -> dict[str, Any]:
+    body = _json_or_none(response)
+    if not isinstance(body, dict):
+        raise ApiError(
+            response.status_code, "bad_response", f"the answer is not a record: {body!r:.300}"
+        )
+    return body
+
+
+def _created_id(response: httpx.Response) -> Any:
+    """The new record's ID: ``ID`` of the 201 answer, else the end of its Location."""
+    body = _json_or_none(response)
+    if isinstance(body, dict) and "ID" in body:
+        return body["ID"]
+    location = response.headers.get("location")
+    if location:
+        return location.rstrip("/").rsplit("/", 1)[-1]
+    raise ApiError(
+        response.status_code, "bad_response", f"no ID in the creation answer: {body!r:.300}"
+    )
+
+
+def _record_id(module: str, record: Any) -> Any:
+    """The ID of a record answered by the server: its ``<Module>ID`` field (module names are
+    case-insensitive; an alias such as ``course`` falls back to the first ``…ID`` field)."""
+    if not isinstance(record, dict):
+        return None
+    wanted = f"{module}id".lower()
+    for key, value in record.items():
+        if key.lower() == wanted:
+            return value
+    return next((v for k, v in record.items() if k.endswith("ID")), None)
 
 
 def _transport_message(exc: httpx.TransportError, attempts: int) -> str:

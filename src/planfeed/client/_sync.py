@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import httpx
@@ -261,23 +261,33 @@ class Client:
         """A lazy query over an API v2 module, e.g. ``client.feed("coursedate")``."""
         return Feed(self, FeedQuery(module=module, page_size=page_size))
 
-    def get(self, module: str, record_id: Any) -> dict[str, Any]:
-        return self._run(self.core.get_record(module, record_id))
+    def get(self, module: str, record_id: Any, *, select: Sequence[str] = ()) -> dict[str, Any]:
+        """One record as a dict (only the ``select``ed fields when given); a missing record,
+        or one the user may not see, raises :class:`NotFoundError`."""
+        return self._run(self.core.get_record(module, record_id, select))
 
     def create(self, module: str, record: Mapping[str, Any]) -> Any:
-        """Create a record; returns its id."""
+        """Create a record; returns its ID (the answer's ``ID``)."""
         return self._run(self.core.create_record(module, record))
 
-    def update(self, module: str, record_id: Any, changes: Mapping[str, Any]) -> None:
-        """Change only the given fields of a record."""
-        self._run(self.core.update_record(module, record_id, changes))
+    def create_answer(self, module: str, record: Mapping[str, Any]) -> dict[str, Any]:
+        """Create a record; returns the whole answer, e.g. ``{"ID": 7, "ApiKeyID": 7,
+        "ApiKey": "pfk_live_…"}`` for an ``apikey`` (the key is shown only here)."""
+        return self._run(self.core.create_record_answer(module, record))
+
+    def update(self, module: str, record_id: Any, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Change only the given fields of a record; returns the whole record as it now is."""
+        return self._run(self.core.update_record(module, record_id, changes))
 
     def upsert(self, module: str, match: str | Expr, record: Mapping[str, Any]) -> UpsertResult:
-        """Update the one record ``match`` finds, or create it; ``.created`` says which."""
+        """Update the one record ``match`` finds, or create it; ``.created`` says which.
+        Several matches raise :class:`ValidationError` (``ambiguous_upsert``)."""
         return self._run(self.core.upsert_record(module, match, record))
 
-    def delete(self, module: str, record_id: Any) -> None:
-        self._run(self.core.delete_record(module, record_id))
+    def delete(self, module: str, record_id: Any) -> dict[str, Any] | None:
+        """Delete a record; None once it is gone. A user's first delete only marks it
+        Deleted and returns the record; a second delete removes it."""
+        return self._run(self.core.delete_record(module, record_id))
 
 
 class Feed:
@@ -307,7 +317,13 @@ class Feed:
         """Stop after ``count`` records."""
         return self._with(_replace(self.query, limit=count))
 
+    def count(self) -> int:
+        """How many records the filter matches (one request; ``limit`` is not applied)."""
+        return self._client._run(self._client.core.feed_count(self.query))
+
     def pages(self) -> Iterator[list[dict[str, Any]]]:
+        """The records page by page (``$top`` = page size, ``$skip`` = page number), each
+        page fetched only when the previous one has been consumed."""
         page = 0
         seen = 0
         while True:

@@ -72,6 +72,10 @@ class NotFoundError(ApiError):
     """404: no such job, record or route in this organisation and environment."""
 
 
+class ConflictError(ApiError):
+    """409: the write clashes with data (a full course date, a record still referred to)."""
+
+
 class ValidationError(ApiError):
     """400, 413 or 422: the request was refused; ``field_errors`` names each bad field."""
 

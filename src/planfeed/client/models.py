@@ -79,11 +79,29 @@ class FieldError:
 
     field: str | None
     message: str
+    option: str | None = None
+    """The query option at fault (``$filter``, ``$orderby``, …) of a feeds ``invalid_query``."""
+    position: int | None = None
+    """The 0-based character offset in that option's value, when the server gave one."""
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> FieldError:
         name = data.get("field") or data.get("parameter") or data.get("column")
-        return cls(str(name) if name is not None else None, str(data.get("message", "invalid")))
+        option = data.get("option")
+        position = data.get("position")
+        return cls(
+            str(name) if name is not None else None,
+            str(data.get("message", "invalid")),
+            str(option) if option is not None else None,
+            position if isinstance(position, int) and not isinstance(position, bool) else None,
+        )
+
+    def describe(self) -> str:
+        """``$filter (position 12): message``, ``Capacity: message`` or just the message."""
+        where = self.option or self.field
+        if where and self.position is not None:
+            where = f"{where} (position {self.position})"
+        return f"{where}: {self.message}" if where else self.message
 
 
 @dataclass(frozen=True, slots=True)
@@ -436,7 +454,9 @@ class ExportPage:
 
 @dataclass(frozen=True, slots=True)
 class UpsertResult:
-    """What ``upsert`` did: ``created`` is True for a new record (201), False for an update."""
+    """What ``upsert`` did: ``created`` is True for a new record (201), False for an update
+    (200). ``body`` is the server's answer: ``{"ID": n, "<Module>ID": n}`` for a creation,
+    the whole updated record for an update."""
 
     created: bool
     id: Any
