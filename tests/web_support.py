@@ -10,7 +10,6 @@ from planfeed.db.base import Environment
 from planfeed.plans.models import (
     Checklist,
     ChecklistEntry,
-    MetricUpdate,
     Plan,
     PlanAccess,
     PlanItem,
@@ -75,11 +74,6 @@ def make_web_plan(tenant, environment=Environment.LIVE, viewer: str | None = Non
         metric_item = items["1.1"]
         for weeks_ago, value in ((8, 10.0), (4, 25.0), (1, 40.0)):
             as_of = today - dt.timedelta(weeks=weeks_ago)
-            session.add(
-                MetricUpdate(
-                    item_id=metric_item.id, value=value, as_of=as_of, source=UpdateSource.DEMO.value
-                )
-            )
             session.add(
                 ProgressUpdate(
                     item_id=metric_item.id,

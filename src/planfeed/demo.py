@@ -35,7 +35,6 @@ from planfeed.plans.models import (
     ChecklistEntry,
     MetricGoal,
     MetricUnit,
-    MetricUpdate,
     Plan,
     PlanAccess,
     PlanItem,
@@ -259,15 +258,6 @@ def _plan(session: Session, users: list[User], today: dt.date) -> Plan:
             value = None
             if item.has_metric and item.current_value is not None:
                 value = round(item.current_value * (1 - weeks_ago / 20), 2)
-                session.add(
-                    MetricUpdate(
-                        item_id=item.id,
-                        value=value,
-                        as_of=as_of,
-                        author_id=admin.id,
-                        source=UpdateSource.DEMO.value,
-                    )
-                )
             session.add(
                 ProgressUpdate(
                     item_id=item.id,

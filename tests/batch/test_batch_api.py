@@ -9,6 +9,7 @@ from planfeed.accounts.models import Role, User
 from planfeed.db.base import Environment
 from planfeed.jobs.models import Job
 from planfeed.jobs.worker import Worker
+from planfeed.plans.history import metric_history, metric_series
 from planfeed.plans.models import (
     MetricUpdate,
     Plan,
@@ -275,6 +276,49 @@ def test_out_of_order_dates_keep_history_but_not_current(client, acme, worker):
     assert current.last_update_on == dt.date(2025, 3, 1)
     assert current.updates_count == 2
     assert history_count(acme) == 2
+
+
+def test_several_rows_for_one_item_in_a_file(client, acme, worker):
+    """Per item the latest As Of Date wins, the later row on a tie; every row counts."""
+    body = (
+        b"EXT-1.1,On Track,5,2025-02-01,second\n"
+        b"EXT-1.1,Off Track,7,2025-03-01,latest\n"
+        b"EXT-1.1,At Risk,6,2025-01-01,oldest\n"
+        b"EXT-1.10,Achieved,3,2025-04-01,first of a tie\n"
+        b"EXT-1.10,Canceled,4,2025-04-01,last of a tie\n"
+    )
+    submit(client, acme.live_key, body)
+    assert worker.run_once()
+    first, second = item(acme, "EXT-1.1"), item(acme, "EXT-1.10")
+    assert (first.status, first.current_value, first.last_update_comment) == (3, 7, "latest")
+    assert (first.last_update_on, first.updates_count) == (dt.date(2025, 3, 1), 3)
+    assert (second.status, second.current_value, second.updates_count) == (6, 4, 2)
+    assert second.last_update_comment == "last of a tie"
+    assert history_count(acme) == 5
+    assert history_count(acme, MetricUpdate) == 0  # progress rows are the metric history
+
+
+def test_metric_history_joins_progress_and_metric_files(client, acme, worker):
+    submit(client, acme.live_key, b"EXT-1.1,On Track,5,2025-01-01\nEXT-1,On Track,,2025-01-15\n")
+    assert worker.run_once()
+    submit(client, acme.live_key, b"EXT-1.1,8,2025-02-01\n", endpoint="metricupdates")
+    assert worker.run_once()
+    submit(client, acme.live_key, b"EXT-1.1,2,2024-12-01\n", endpoint="metricupdates")
+    assert worker.run_once()
+    current = item(acme, "EXT-1.1")
+    assert (current.current_value, current.last_metric_on) == (8, dt.date(2025, 2, 1))
+    with acme.session() as session:
+        points = metric_history(session, current.id)
+    assert [(p.as_of, p.value, p.kind) for p in points] == [
+        (dt.date(2025, 2, 1), 8, "metric"),
+        (dt.date(2025, 1, 1), 5, "progress"),
+        (dt.date(2024, 12, 1), 2, "metric"),
+    ]
+    assert metric_series(points) == [
+        (dt.date(2024, 12, 1), 2),
+        (dt.date(2025, 1, 1), 5),
+        (dt.date(2025, 2, 1), 8),
+    ]
 
 
 def test_unauthenticated_submit_is_401(client, acme):

@@ -11,7 +11,18 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import ARRAY, ColumnElement, String, any_, bindparam, func, select
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    String,
+    any_,
+    bindparam,
+    column,
+    func,
+    select,
+    type_coerce,
+    values,
+)
 
 
 def one_of(column: Any, values: Sequence[Any], dialect_name: str) -> ColumnElement[bool]:
@@ -24,3 +35,35 @@ def one_of(column: Any, values: Sequence[Any], dialect_name: str) -> ColumnEleme
         ).table_valued("value")
         return column.in_(select(listed.c.value))
     return column.in_(values)
+
+
+def rows_of(
+    name: str, columns: Sequence[tuple[str, Any]], rows: Sequence[Sequence[Any]], dialect_name: str
+) -> Any:
+    """``rows`` as a table named ``name`` with ``columns`` ((name, type) pairs), to join or
+    update from: one array per column (``unnest``) on PostgreSQL, one JSON array (``json_each``)
+    on SQLite, a VALUES list elsewhere. Values are as the driver takes them (dates as ISO
+    strings on SQLite).
+
+    A job's 100,000 per-item results go to the database as a few parameters, with no temporary
+    table and no row-by-row statements."""
+    names = [column_name for column_name, _ in columns]
+    if dialect_name == "postgresql":
+        arrays = [
+            bindparam(None, [row[index] for row in rows], type_=ARRAY(column_type))
+            for index, (_, column_type) in enumerate(columns)
+        ]
+        return func.unnest(*arrays).table_valued(*names, name=name).render_derived()
+    if dialect_name == "sqlite":
+        each = func.json_each(
+            bindparam(None, orjson.dumps([list(row) for row in rows]).decode(), type_=String)
+        ).table_valued("value")
+        return select(
+            *(
+                type_coerce(func.json_extract(each.c.value, f"$[{index}]"), column_type).label(
+                    column_name
+                )
+                for index, (column_name, column_type) in enumerate(columns)
+            )
+        ).subquery(name)
+    return values(*(column(n, t) for n, t in columns), name=name).data([tuple(row) for row in rows])

@@ -7,9 +7,11 @@ Hot path, sized for 100,000-row files (see bench/bench_batch.py and docs/perform
   PostgreSQL), limited to the caller's scope by ``scope_criteria``;
 - history rows are bulk-loaded with the driver (COPY on PostgreSQL, ``executemany`` of ready
   tuples on SQLite), skipping SQLAlchemy's per-row parameter processing;
-- everything after that is set-based SQL over the job's own history rows (found by ``job_id``):
-  the metric history of a progress file is one INSERT … SELECT, and every touched item is
-  updated by one UPDATE … FROM a per-item summary (latest row by As Of Date, then file order).
+- the per-item summary (latest row by As Of Date, then file order, and the row count) is made in
+  Python from the rows already in memory, and every touched item is updated by one
+  UPDATE … FROM that summary, sent as a few parameters (``db.values.rows_of``);
+- a progress row with a value is also the item's metric history (``plans.history``): it is
+  not copied into ``metric_updates``.
 
 An update dated before the item's latest keeps its place in the history but changes neither
 the status nor the current value. The caller owns the transaction (one per job).
@@ -24,7 +26,11 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Date,
+    Float,
+    Integer,
     Table,
+    Text,
     and_,
     case,
     column,
@@ -42,7 +48,7 @@ from planfeed.auth.permissions import editable_plan_ids
 from planfeed.auth.principal import Principal
 from planfeed.db.base import utcnow
 from planfeed.db.scope import Scope, scope_criteria
-from planfeed.db.values import one_of
+from planfeed.db.values import one_of, rows_of
 from planfeed.ingest import BatchKind, ItemFacts, ParseResult, RowError, check_against_items
 from planfeed.plans.models import MetricUpdate, PlanItem, ProgressUpdate, UpdateSource
 
@@ -166,39 +172,34 @@ def apply(
     if result.kind is BatchKind.PROGRESS:
         table = ProgressUpdate.__table__
         as_of = _driver_values(connection, table.c.as_of)
+        history = [
+            (
+                item_ids[row.external_id],
+                row.status.value if row.status is not None else 0,
+                row.metric_value,
+                as_of(row.as_of),
+                row.comment,
+            )
+            for row in result.rows
+        ]
         _bulk_insert(
-            connection,
-            table,
-            common,
-            ("item_id", "status", "value", "as_of", "comment"),
-            [
-                (
-                    item_ids[row.external_id],
-                    row.status.value if row.status is not None else 0,
-                    row.metric_value,
-                    as_of(row.as_of),
-                    row.comment,
-                )
-                for row in result.rows
-            ],
+            connection, table, common, ("item_id", "status", "value", "as_of", "comment"), history
         )
-        _copy_metric_history(connection, scope, job_id)
-        _update_items_from_progress(connection, scope, job_id, principal.user_id, now)
+        summary = _latest_per_item((entry[0], entry[3], entry[1:]) for entry in history)
+        del history
+        _update_items_from_progress(connection, scope, summary, principal.user_id, now)
     else:
         table = MetricUpdate.__table__
         as_of = _driver_values(connection, table.c.as_of)
-        _bulk_insert(
-            connection,
-            table,
-            common,
-            ("item_id", "value", "as_of"),
-            [
-                (item_ids[row.external_id], row.metric_value, as_of(row.as_of))
-                for row in result.rows
-                if row.metric_value is not None
-            ],
-        )
-        _update_items_from_metrics(connection, scope, job_id, now)
+        history = [
+            (item_ids[row.external_id], row.metric_value, as_of(row.as_of))
+            for row in result.rows
+            if row.metric_value is not None
+        ]
+        _bulk_insert(connection, table, common, ("item_id", "value", "as_of"), history)
+        summary = _latest_per_item((entry[0], entry[2], entry[1:]) for entry in history)
+        del history
+        _update_items_from_metrics(connection, scope, summary, now)
     return len(result.rows)
 
 
@@ -290,81 +291,73 @@ def _bulk_insert(
         )
 
 
-def _copy_metric_history(connection: Connection, scope: Scope, job_id: str) -> None:
-    """Every progress row with a value is also a metric history row (in file order)."""
-    progress = ProgressUpdate.__table__
-    metric = MetricUpdate.__table__
-    names = (
-        "organisation_id",
-        "environment",
-        "item_id",
-        "value",
-        "as_of",
-        "author_id",
-        "source",
-        "job_id",
-        "created_at",
-    )
-    connection.execute(
-        insert(metric).from_select(
-            names,
-            select(*(progress.c[name] for name in names))
-            .where(
-                progress.c.job_id == job_id,
-                progress.c.value.is_not(None),
-                scope_criteria(progress, scope),
-            )
-            .order_by(progress.c.id),
-        )
-    )
-
-
 def _latest_per_item(
-    connection: Connection, history: Table, scope: Scope, job_id: str, *columns: str
-) -> Any:
-    """Per item touched by the job: its number of rows and the values of its winning row
-    (latest As Of Date; on a tie the later row of the file, i.e. the higher id).
+    entries: Iterable[tuple[int, Any, tuple[Any, ...]]],
+) -> list[tuple[Any, ...]]:
+    """Per item of the file: ``(item_id, rows, *winning values)``, where the winning row is the
+    one with the latest As Of Date, the later row of the file on a tie. ``entries`` are
+    ``(item_id, as_of, values)`` in file order; ``as_of`` values compare as dates do (dates, or
+    ISO strings on SQLite)."""
+    latest: dict[int, list[Any]] = {}
+    for item_id, as_of, values in entries:
+        known = latest.get(item_id)
+        if known is None:
+            latest[item_id] = [1, as_of, values]
+        else:
+            known[0] += 1
+            if as_of >= known[1]:
+                known[1], known[2] = as_of, values
+    return [(item_id, rows, *values) for item_id, (rows, _, values) in latest.items()]
 
-    On PostgreSQL the summary is materialised into a temporary table and analysed first: the
-    job's history rows are not yet in the planner's statistics, and with a guessed row count
-    the UPDATE … FROM can be planned as a nested loop that re-runs the summary per item."""
-    ranked = (
-        select(
-            history.c.item_id,
-            *(history.c[name] for name in columns),
-            func.row_number()
-            .over(
-                partition_by=history.c.item_id,
-                order_by=(history.c.as_of.desc(), history.c.id.desc()),
-            )
-            .label("place"),
-            func.count().over(partition_by=history.c.item_id).label("rows"),
-        )
-        .where(history.c.job_id == job_id, scope_criteria(history, scope))
-        .subquery("ranked")
-    )
-    summary = select(ranked.c.item_id, ranked.c.rows, *(ranked.c[name] for name in columns)).where(
-        ranked.c.place == 1
-    )
-    if connection.dialect.name != "postgresql":
-        return summary.subquery("latest")
-    name = "planfeed_job_latest"
-    compiled = summary.compile(dialect=connection.dialect)
-    connection.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+
+SUMMARY_TABLE = "planfeed_job_latest"
+
+
+def _summary_source(
+    connection: Connection, columns: Sequence[tuple[str, Any]], summary: list[tuple[Any, ...]]
+) -> Any:
+    """The per-item summary as something to UPDATE … FROM, joined on ``item_id``.
+
+    PostgreSQL takes it as arrays (``unnest``) and plans one primary-key probe per summary row.
+    SQLite gets it into a temporary table keyed by item id (one INSERT … SELECT from a JSON
+    parameter): the JSON table itself has no index, and without table statistics SQLite may
+    scan the items and re-read the whole JSON for each of them."""
+    dialect = connection.dialect.name
+    if dialect != "sqlite":
+        return rows_of("latest", columns, summary, dialect)
+    (key, _), *others = columns
+    connection.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{SUMMARY_TABLE}")
     connection.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE {name} ON COMMIT DROP AS {compiled.string}",
-        compiled.params,  # type: ignore[arg-type]
+        f"CREATE TEMPORARY TABLE {SUMMARY_TABLE} "
+        f"({key} INTEGER PRIMARY KEY, {', '.join(name for name, _ in others)})"
     )
-    connection.exec_driver_sql(f"ANALYZE {name}")
-    return named_table(name, *(column(c.key, c.type) for c in summary.selected_columns))
+    target = named_table(SUMMARY_TABLE, *(column(name, kind) for name, kind in columns))
+    source = rows_of("latest", columns, summary, dialect)
+    connection.execute(insert(target).from_select([name for name, _ in columns], select(source)))
+    return target
 
 
 def _update_items_from_progress(
-    connection: Connection, scope: Scope, job_id: str, user_id: int | None, now: Any
+    connection: Connection,
+    scope: Scope,
+    summary: list[tuple[Any, ...]],
+    user_id: int | None,
+    now: Any,
 ) -> None:
+    """Move every item of a progress file to its latest row, unless the item already has a
+    later update: then only its update count grows (the row keeps its place in the history)."""
     items = PlanItem.__table__
-    latest = _latest_per_item(
-        connection, ProgressUpdate.__table__, scope, job_id, "status", "value", "as_of", "comment"
+    latest = _summary_source(
+        connection,
+        (
+            ("item_id", Integer()),
+            ("rows", Integer()),
+            ("status", Integer()),
+            ("value", Float()),
+            ("as_of", Date()),
+            ("comment", Text()),
+        ),
+        summary,
     )
     newer = or_(items.c.last_update_on.is_(None), latest.c.as_of >= items.c.last_update_on)
 
@@ -396,9 +389,17 @@ def _update_items_from_progress(
     )
 
 
-def _update_items_from_metrics(connection: Connection, scope: Scope, job_id: str, now: Any) -> None:
+def _update_items_from_metrics(
+    connection: Connection, scope: Scope, summary: list[tuple[Any, ...]], now: Any
+) -> None:
+    """Set each item's current value from its latest row of a metric file, unless the item
+    already has a later metric value."""
     items = PlanItem.__table__
-    latest = _latest_per_item(connection, MetricUpdate.__table__, scope, job_id, "value", "as_of")
+    latest = _summary_source(
+        connection,
+        (("item_id", Integer()), ("rows", Integer()), ("value", Float()), ("as_of", Date())),
+        summary,
+    )
     connection.execute(
         update(items)
         .where(
@@ -407,4 +408,5 @@ def _update_items_from_metrics(connection: Connection, scope: Scope, job_id: str
             or_(items.c.last_metric_on.is_(None), latest.c.as_of >= items.c.last_metric_on),
         )
         .values(current_value=latest.c.value, last_metric_on=latest.c.as_of, updated_at=now)
+        .execution_options(synchronize_session=False)
     )

@@ -7,17 +7,16 @@ Callers pass a session bound to the caller's scope and have checked the plan acc
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from planfeed.accounts.models import User
+from planfeed.plans.history import MetricPoint, metric_history
 from planfeed.plans.models import (
     Checklist,
     MetricUnit,
-    MetricUpdate,
     Plan,
     PlanItem,
     PlanItemTag,
@@ -165,7 +164,7 @@ class ItemDetail:
     checklists: list[Checklist]
     tags: list[str]
     progress_history: list[tuple[ProgressUpdate, str | None]]
-    metric_history: list[tuple[MetricUpdate, str | None]]
+    metric_history: list[tuple[MetricPoint, str | None]]
 
 
 def item_detail(session: Session, item: PlanItem, today: dt.date | None = None) -> ItemDetail:
@@ -188,11 +187,6 @@ def item_detail(session: Session, item: PlanItem, today: dt.date | None = None) 
         .where(ProgressUpdate.item_id == item.id)
         .order_by(ProgressUpdate.as_of.desc(), ProgressUpdate.id.desc())
     ).all()
-    metrics = session.scalars(
-        select(MetricUpdate)
-        .where(MetricUpdate.item_id == item.id)
-        .order_by(MetricUpdate.as_of.desc(), MetricUpdate.id.desc())
-    ).all()
     tags = session.scalars(
         select(Tag.name)
         .join(PlanItemTag, PlanItemTag.tag_id == Tag.id)
@@ -211,14 +205,5 @@ def item_detail(session: Session, item: PlanItem, today: dt.date | None = None) 
         checklists=list(checklists),
         tags=list(tags),
         progress_history=[(u, author(u.author_id)) for u in progress],
-        metric_history=[(m, author(m.author_id)) for m in metrics],
+        metric_history=[(m, author(m.author_id)) for m in metric_history(session, item.id)],
     )
-
-
-def metric_series(history: list[tuple[MetricUpdate, str | None]]) -> list[tuple[dt.date, float]]:
-    """The chart's points: one per as-of date (the latest recorded value of that date)."""
-    by_date: dict[dt.date, tuple[int, float]] = defaultdict(lambda: (-1, 0.0))
-    for update, _author in history:
-        if update.id > by_date[update.as_of][0]:
-            by_date[update.as_of] = (update.id, update.value)
-    return sorted((as_of, value) for as_of, (_id, value) in by_date.items())

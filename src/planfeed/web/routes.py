@@ -48,11 +48,11 @@ from planfeed.ingest.parse import AS_OF, COMMENT, EXTERNAL_ID, METRIC_VALUE, STA
 from planfeed.jobs.apply import apply_single_update
 from planfeed.jobs.models import Job, JobState
 from planfeed.plans.export import external_ids_csv
+from planfeed.plans.history import metric_series
 from planfeed.plans.models import Plan, PlanItem, PlanLevel, UpdateSource
 from planfeed.plans.overview import (
     ItemFilter,
     item_detail,
-    metric_series,
     plan_assignees,
     plan_cards,
     plan_rows,
@@ -405,7 +405,7 @@ def _item_page(
 ) -> HTMLResponse:
     detail = item_detail(session, item)
     chart = metric_chart(
-        metric_series(detail.metric_history),
+        metric_series([point for point, _author in detail.metric_history]),
         baseline=item.baseline if item.has_metric else None,
         target=item.target if item.has_metric else None,
         title=f"Metric of {item.name} over time",
