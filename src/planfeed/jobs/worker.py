@@ -21,7 +21,7 @@ from planfeed.accounts.models import User
 from planfeed.auth.principal import Principal
 from planfeed.db.base import Tenant, utcnow
 from planfeed.db.engine import writer
-from planfeed.db.scope import bind_scope
+from planfeed.db.scope import Scope, bind_scope
 from planfeed.ingest import BatchKind, parse_batch
 from planfeed.jobs import queue
 from planfeed.jobs.apply import apply, validate
@@ -73,20 +73,25 @@ def _process(
     *,
     defer_checkpoint: bool,
 ) -> str:
+    # The file is read and parsed before the write transaction: on SQLite that holds the
+    # database's only write lock, so other writers wait for the database work alone.
+    with Session(engine) as reader:
+        bind_scope(reader, Scope(job.organisation_id, job.environment))
+        found = reader.execute(
+            select(JobPayload.body, Job.content_type)
+            .join(Job, Job.id == JobPayload.job_id)
+            .where(JobPayload.job_id == job.id)
+        ).first()
+    if found is None:
+        raise RuntimeError(f"job {job.id} has no payload")
+    body, content_type = found
+    result = parse_batch(BatchKind(job.kind), body, content_type, max_rows=max_rows)
+    del body, found
     with Session(writer(engine)) as session, session.begin():
         if defer_checkpoint:  # this connection only; NullPool closes it after the job
             session.connection().exec_driver_sql("PRAGMA wal_autocheckpoint=0")
         principal = _principal(session, job)
         bind_scope(session, principal.scope)
-        found = session.execute(
-            select(JobPayload.body, Job.content_type)
-            .join(Job, Job.id == JobPayload.job_id)
-            .where(JobPayload.job_id == job.id)
-        ).first()
-        if found is None:
-            raise RuntimeError(f"job {job.id} has no payload")
-        body, content_type = found
-        result = parse_batch(BatchKind(job.kind), body, content_type, max_rows=max_rows)
         items = validate(session, principal, result)  # also when the file already has errors
         if not result.ok:
             values = {
