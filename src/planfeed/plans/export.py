@@ -24,7 +24,7 @@ import csv
 import datetime as dt
 import io
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,7 @@ from sqlalchemy import (
     Connection,
     Result,
     Select,
+    TableValuedAlias,
     and_,
     func,
     select,
@@ -259,9 +260,10 @@ class _Names:
 
 
 def _items_by_id(
-    columns: Sequence[str], item_ids: Iterable[int], scope: Scope, dialect: str
+    columns: Sequence[str], page: TableValuedAlias, scope: Scope, dialect: str
 ) -> Select[Any]:
-    """``columns`` of the items with these ids (in scope), one primary-key lookup each.
+    """``columns`` of the items whose ids ``page`` lists (in scope), one primary-key lookup
+    each.
 
     The items are reached from the ids as a table (``unnest`` / ``json_each``). PostgreSQL's
     planner would rather read the whole table for 1,500 ids of a 100,000-item table: an
@@ -269,7 +271,6 @@ def _items_by_id(
     several times slower with the table cached. So there each item is a LATERAL subquery that
     cannot be merged into the join (``OFFSET 0``): a lookup per id in every plan, custom or
     generic (a prepared statement's plan, made for an array of unknown length)."""
-    page = values_table(sorted(set(item_ids)), dialect)
     if dialect != "postgresql":
         return (
             select(*(_items.c[name] for name in columns))
@@ -344,9 +345,10 @@ def export_page(
     else:
         numbers = list(range(skip + 1, skip + len(page) + 1))
     del page
-    rows = _plain(connection.execute(_items_by_id(_ITEM_COLUMNS, item_ids, scope, dialect)))
+    ids_table = values_table(item_ids, dialect)  # the page's ids, one parameter, built once
+    rows = _plain(connection.execute(_items_by_id(_ITEM_COLUMNS, ids_table, scope, dialect)))
     names = _names_for(connection, rows, scope, dialect)
-    nested = _nested(connection, item_ids, scope, dialect)
+    nested = _nested(connection, ids_table, scope)
     return ExportPage(
         items=_items_json(
             item_ids, numbers, {row[0]: row for row in rows}, plan, names, nested, today
@@ -391,7 +393,12 @@ def _names_for(
             for row in (
                 _plain(
                     connection.execute(
-                        _items_by_id(("id", "public_id", "name"), pointed, scope, dialect)
+                        _items_by_id(
+                            ("id", "public_id", "name"),
+                            values_table(sorted(pointed), dialect),
+                            scope,
+                            dialect,
+                        )
                     )
                 )
                 if pointed
@@ -410,18 +417,15 @@ class _Nested:
     tags: dict[int, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
 
 
-def _for_page(
-    table: Any, item_id: ColumnElement[int], item_ids: Sequence[int], scope: Scope, dialect: str
-) -> Any:
+def _for_page(table: Any, item_id: ColumnElement[int], page: TableValuedAlias, scope: Scope) -> Any:
     """``table``'s rows (in scope) for the page's items, joined from the ids as a table.
 
     ``item_id = ANY(array)`` would do on SQLite, but PostgreSQL estimates it element by element
     when planning: over a millisecond a statement for 1,500 ids, more than running it."""
-    page = values_table(item_ids, dialect)
     return page.join(table, _in_scope(table, item_id, page.c.value, scope))
 
 
-def _nested(connection: Connection, item_ids: Sequence[int], scope: Scope, dialect: str) -> _Nested:
+def _nested(connection: Connection, page: TableValuedAlias, scope: Scope) -> _Nested:
     """The page's nested lists, keyed by item id: four plain-row statements (checklists come
     with their entries by an outer join), each joined from the page's ids (see
     :func:`_for_page`)."""
@@ -435,7 +439,7 @@ def _nested(connection: Connection, item_ids: Sequence[int], scope: Scope, diale
             _goals.c.bucket_value,
             _goals.c.sort_order,
         )
-        .select_from(_for_page(_goals, _goals.c.item_id, item_ids, scope, dialect))
+        .select_from(_for_page(_goals, _goals.c.item_id, page, scope))
         .order_by(_goals.c.sort_order, _goals.c.id)
     ).all()
     for item_id, public_id, name, color, bucket_value, sort_order in goals:
@@ -458,7 +462,7 @@ def _nested(connection: Connection, item_ids: Sequence[int], scope: Scope, diale
             _teams.c.name,
         )
         .select_from(
-            _for_page(_access, _access.c.item_id, item_ids, scope, dialect)
+            _for_page(_access, _access.c.item_id, page, scope)
             .outerjoin(_users, _in_scope(_users, _users.c.id, _access.c.user_id, scope))
             .outerjoin(_teams, _in_scope(_teams, _teams.c.id, _access.c.team_id, scope))
         )
@@ -485,7 +489,7 @@ def _nested(connection: Connection, item_ids: Sequence[int], scope: Scope, diale
             _entries.c.done_on,
         )
         .select_from(
-            _for_page(_checklists, _checklists.c.item_id, item_ids, scope, dialect).outerjoin(
+            _for_page(_checklists, _checklists.c.item_id, page, scope).outerjoin(
                 _entries, _in_scope(_entries, _entries.c.checklist_id, _checklists.c.id, scope)
             )
         )
@@ -511,7 +515,7 @@ def _nested(connection: Connection, item_ids: Sequence[int], scope: Scope, diale
     tags = connection.execute(
         select(_item_tags.c.item_id, _tags.c.public_id, _tags.c.organisation_id, _tags.c.name)
         .select_from(
-            _for_page(_item_tags, _item_tags.c.item_id, item_ids, scope, dialect).join(
+            _for_page(_item_tags, _item_tags.c.item_id, page, scope).join(
                 _tags, _in_scope(_tags, _tags.c.id, _item_tags.c.tag_id, scope)
             )
         )
