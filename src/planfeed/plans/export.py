@@ -1,21 +1,26 @@
 """The plan item export of seed 003: ``GET /exports/plans/{planId}``, one page at a time.
 
 Every field of the seed's item schema is produced. A page is a handful of Core statements on the
-session's connection (limited to the session's scope by ``scope_criteria``), each bounded by the
-page except the count (see bench/bench_export.py):
+session's connection, each limited to the session's scope by ``scope_criteria`` and bounded by
+the page, except the count (see bench/bench_export.py and docs/performance.md):
 
 - the page's item ids: in the default order an index range of the (plan, scope, sequence)
-  index; in any other order the same statement numbers the plan's items in tree order
+  index; in any other order the same statement also numbers the plan's items in tree order
   (``rowNumber``), so the plan is sorted once;
-- the plan's item count, only when the page does not tell it (a short page ends the plan), as
-  an index-only count;
-- the page's items with the names their ids point at joined in, reached from the page's ids
-  (one array parameter), so each item is one primary-key lookup;
+- ``totalCount``, only when the page does not tell it (a short page ends the plan): in the
+  default order the index-only count of the rows past the page, whose own scan has passed the
+  rows before it, else of the whole plan;
+- the page's items, reached from its ids as a table (one array parameter), one primary-key
+  lookup each;
+- what they point at (levels, assignees and assigners, parents and dependencies), for the
+  page's distinct ids only;
 - the nested lists (goals, members and admins, checklists with their entries, tags) for just
   those items, as plain rows.
 
-The order is always completed by the item's primary key, so walking every page returns each item
-exactly once. Nothing is cached between requests.
+The items are written to JSON with orjson as they are built, a hundred at a time, and the page
+carries them as one ``orjson.Fragment``; dates and times are left to orjson, which writes them
+as ``isoformat()`` does. The order is always completed by the item's primary key, so walking
+every page returns each item exactly once. Nothing is kept between requests.
 """
 
 from __future__ import annotations
