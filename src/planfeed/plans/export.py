@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +41,7 @@ from sqlalchemy import (
     Select,
     TableValuedAlias,
     and_,
+    bindparam,
     func,
     select,
     true,
@@ -49,8 +50,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from planfeed.accounts.models import Team, User
-from planfeed.db.scope import Scope, scope_criteria, scope_of
-from planfeed.db.values import values_table
+from planfeed.db.scope import Scope, scope_criteria_parameters, scope_of, scope_parameters
+from planfeed.db.values import values_parameter, values_table
 from planfeed.plans.models import (
     Checklist,
     ChecklistEntry,
@@ -153,57 +154,61 @@ def _iso(value: dt.date | dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _in_scope(
-    table: Any, key: ColumnElement[Any], pointer: ColumnElement[Any], scope: Scope
-) -> Any:
-    """The join condition of an item's pointer to ``table``, within the scope."""
-    return and_(key == pointer, scope_criteria(table, scope))
+def _in_scope(table: Any, key: ColumnElement[Any], pointer: ColumnElement[Any]) -> Any:
+    """The join condition of a pointer to ``table``, within the scope."""
+    return and_(key == pointer, scope_criteria_parameters(table))
 
 
-def _page_ids(plan: Plan, scope: Scope, sort_key: str, descending: bool) -> Select[Any]:
-    """The ids of the plan's items in the requested order (the caller adds OFFSET/LIMIT).
+# Every statement of a page is built once (per sort key, dialect …) and run with parameters:
+# the plan, the scope (``scope_parameters``), the page's ids (``ids``, see ``values_table``).
+# Building a dozen statements a page cost milliseconds, and their hundreds of objects, alive
+# while the page ran, were promoted by the garbage collector and brought on its full passes.
 
-    In the default order this reads nothing but the (plan, scope, sequence) index, and a row's
-    number follows from its place in the page. Any other order sorts the whole plan anyway, so
-    the same statement also numbers every item in tree order (``row_number()`` over the index
-    order) instead of a second pass over the plan."""
+
+@functools.cache
+def _page_ids(sort_key: str, descending: bool) -> Select[Any]:
+    """The ids of the plan's items in the requested order, ``take`` of them from ``skip``.
+
+    In the default order this reads nothing but the (plan, scope, sequence) index; the second
+    column is the sequence key (a row's number follows from its place in the page). Any other
+    order sorts the whole plan anyway, so there the second column numbers every item in tree
+    order (``row_number()`` over the index order) instead of a second pass over the plan."""
     sort_column = SORT_KEYS[sort_key]
-    columns: list[Any] = [_items.c.id]
-    if sort_key == "sequenceId":
-        columns.append(_items.c.sequence_key)
-    else:
-        columns.append(
-            func.row_number().over(order_by=(_items.c.sequence_key, _items.c.id)).label("row")
-        )
-    query = select(*columns).select_from(_items)
+    second = (
+        _items.c.sequence_key
+        if sort_key == "sequenceId"
+        else func.row_number().over(order_by=(_items.c.sequence_key, _items.c.id))
+    )
+    query = select(_items.c.id, second).select_from(_items)
     joined = _SORT_JOINS.get(sort_key)
     if joined is not None:
         target, pointer = joined
-        query = query.outerjoin(target, _in_scope(target, target.c.id, pointer, scope))
-    return query.where(_items.c.plan_id == plan.id, scope_criteria(_items, scope)).order_by(
-        sort_column.desc() if descending else sort_column.asc(),
-        _items.c.id.desc() if descending else _items.c.id.asc(),
+        query = query.outerjoin(target, _in_scope(target, target.c.id, pointer))
+    return (
+        query.where(_items.c.plan_id == bindparam("plan_id"), scope_criteria_parameters(_items))
+        .order_by(
+            sort_column.desc() if descending else sort_column.asc(),
+            _items.c.id.desc() if descending else _items.c.id.asc(),
+        )
+        .offset(bindparam("skip"))
+        .limit(bindparam("take"))
     )
 
 
-def _count(
-    plan: Plan,
-    scope: Scope,
-    dialect: str,
-    *,
-    beyond: tuple[str, int] | None = None,
-    descending: bool = False,
-) -> Select[Any]:
-    """How many items the plan has, or only those past ``beyond`` (a sequence key and id) in
-    tree order (before it when ``descending``), read from the (plan, scope, sequence) index.
+@functools.cache
+def _count(dialect: str, beyond: str | None = None) -> Select[Any]:
+    """How many items the plan has, read from the (plan, scope, sequence) index; with
+    ``beyond`` ("after" / "before"), only those past the parameters ``key`` and ``id`` (a
+    sequence key and id) in tree order.
 
     PostgreSQL's planner prices a count over most of a table as a (parallel) scan of the table
     and picks it even when every page is cached and the index-only scan is two to three times
     faster; counting the rows of the index's own order leaves it the index-only scan."""
-    where = [_items.c.plan_id == plan.id, scope_criteria(_items, scope)]
+    where = [_items.c.plan_id == bindparam("plan_id"), scope_criteria_parameters(_items)]
     if beyond is not None:
         position = tuple_(_items.c.sequence_key, _items.c.id)
-        where.append(position < tuple_(*beyond) if descending else position > tuple_(*beyond))
+        limit = tuple_(bindparam("key"), bindparam("id"))
+        where.append(position > limit if beyond == "after" else position < limit)
     if dialect != "postgresql":
         return select(func.count()).select_from(_items).where(*where)
     ordered = (
@@ -252,6 +257,51 @@ _ASSIGNED_BY = _ITEM_COLUMNS.index("assigned_by_id")
 _LEVEL = _ITEM_COLUMNS.index("level_id")
 _PARENT = _ITEM_COLUMNS.index("parent_id")
 _DEPENDENCY = _ITEM_COLUMNS.index("dependent_on_id")
+_POINTED_COLUMNS = ("id", "public_id", "name")
+
+
+@functools.cache
+def _items_by_id(columns: tuple[str, ...], dialect: str) -> Select[Any]:
+    """``columns`` of the items whose ids the ``ids`` parameter lists (in scope), one
+    primary-key lookup each.
+
+    The items are reached from the ids as a table (``unnest`` / ``json_each``). PostgreSQL's
+    planner would rather read the whole table for 1,500 ids of a 100,000-item table: an
+    ``id = ANY(…)`` filter or a plain join ends as a scan, or a merge join, over all of it,
+    several times slower with the table cached. So there each item is a LATERAL subquery that
+    cannot be merged into the join (``OFFSET 0``): a lookup per id in every plan, custom or
+    generic (a prepared statement's plan, made for an array of unknown length)."""
+    ids = values_table("ids", dialect)
+    if dialect != "postgresql":
+        return (
+            select(*(_items.c[name] for name in columns))
+            .select_from(ids)
+            .join(_items, _in_scope(_items, _items.c.id, ids.c.value))
+        )
+    item = (
+        select(*(_items.c[name] for name in columns))
+        .where(_items.c.id == ids.c.value, scope_criteria_parameters(_items))
+        .offset(0)
+        .lateral("item")
+    )
+    return select(item).select_from(ids.join(item, true()))
+
+
+@functools.cache
+def _names(table_name: str, dialect: str) -> Select[Any]:
+    """What the page's items point at (levels, users), for the ids the ``ids`` parameter
+    lists: one small statement instead of joining every item to it, since the pointers of a
+    page take few distinct values."""
+    table, columns = {
+        "levels": (_levels, (_levels.c.name, _levels.c.public_id)),
+        "users": (_users, (_full_name(_users),)),
+    }[table_name]
+    ids = values_table("ids", dialect)
+    return (
+        select(table.c.id, *columns)
+        .select_from(ids)
+        .join(table, _in_scope(table, table.c.id, ids.c.value))
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,51 +312,6 @@ class _Names:
     levels: dict[int, tuple[Any, ...]]
     users: dict[int, tuple[Any, ...]]
     items: dict[int, tuple[Any, ...]]
-
-
-def _items_by_id(
-    columns: Sequence[str], page: TableValuedAlias, scope: Scope, dialect: str
-) -> Select[Any]:
-    """``columns`` of the items whose ids ``page`` lists (in scope), one primary-key lookup
-    each.
-
-    The items are reached from the ids as a table (``unnest`` / ``json_each``). PostgreSQL's
-    planner would rather read the whole table for 1,500 ids of a 100,000-item table: an
-    ``id = ANY(…)`` filter or a plain join ends as a scan, or a merge join, over all of it,
-    several times slower with the table cached. So there each item is a LATERAL subquery that
-    cannot be merged into the join (``OFFSET 0``): a lookup per id in every plan, custom or
-    generic (a prepared statement's plan, made for an array of unknown length)."""
-    if dialect != "postgresql":
-        return (
-            select(*(_items.c[name] for name in columns))
-            .select_from(page)
-            .join(_items, _in_scope(_items, _items.c.id, page.c.value, scope))
-        )
-    item = (
-        select(*(_items.c[name] for name in columns))
-        .where(_items.c.id == page.c.value, scope_criteria(_items, scope))
-        .offset(0)
-        .lateral("item")
-    )
-    return select(item).select_from(page.join(item, true()))
-
-
-def _names(
-    connection: Connection, table: Any, columns: Sequence[Any], ids: set[int], scope: Scope
-) -> dict[int, tuple[Any, ...]]:
-    """What the page's items point at (levels, users): id -> ``columns``, for just those ids.
-
-    One small statement instead of joining every item to it: the pointers of a page take few
-    distinct values, and a join's plan is at the mercy of the page's estimated size."""
-    if not ids:
-        return {}
-    page = values_table(sorted(ids), connection.dialect.name)
-    rows = connection.execute(
-        select(table.c.id, *columns)
-        .select_from(page)
-        .join(table, _in_scope(table, table.c.id, page.c.value, scope))
-    ).all()
-    return {row[0]: tuple(row[1:]) for row in rows}
 
 
 def export_page(
@@ -328,18 +333,23 @@ def export_page(
     connection = session.connection()
     dialect = connection.dialect.name
     descending = sort_direction == "desc"
+    in_plan = {"plan_id": plan.id, **scope_parameters(scope)}
     page = _plain(
-        connection.execute(_page_ids(plan, scope, sort_key, descending).offset(skip).limit(take))
+        connection.execute(_page_ids(sort_key, descending), {**in_plan, "skip": skip, "take": take})
     )
     if 0 < len(page) < take or (skip == 0 and not page):
         total = skip + len(page)  # the page reaches the end of the plan
     elif page and sort_key == "sequenceId":
         # The page's own index range already passed the rows before it: count the rest.
         last_id, last_key = page[-1]
-        beyond = _count(plan, scope, dialect, beyond=(last_key, last_id), descending=descending)
-        total = skip + len(page) + connection.execute(beyond).scalar_one()
+        beyond = _count(dialect, "before" if descending else "after")
+        total = (
+            skip
+            + len(page)
+            + connection.execute(beyond, {**in_plan, "key": last_key, "id": last_id}).scalar_one()
+        )
     else:
-        total = connection.execute(_count(plan, scope, dialect)).scalar_one()
+        total = connection.execute(_count(dialect), in_plan).scalar_one()
     if not page:
         return ExportPage(items=orjson.Fragment(b"[]"), total_count=total)
     item_ids = [row[0] for row in page]
@@ -350,10 +360,10 @@ def export_page(
     else:
         numbers = list(range(skip + 1, skip + len(page) + 1))
     del page
-    ids_table = values_table(item_ids, dialect)  # the page's ids, one parameter, built once
-    rows = _plain(connection.execute(_items_by_id(_ITEM_COLUMNS, ids_table, scope, dialect)))
+    on_page = {**scope_parameters(scope), "ids": values_parameter(item_ids, dialect)}
+    rows = _plain(connection.execute(_items_by_id(_ITEM_COLUMNS, dialect), on_page))
     names = _names_for(connection, rows, scope, dialect)
-    nested = _nested(connection, ids_table, scope)
+    nested = _nested(connection, on_page, dialect)
     return ExportPage(
         items=_items_json(
             item_ids, numbers, {row[0]: row for row in rows}, plan, names, nested, today
@@ -377,39 +387,23 @@ def _names_for(
 ) -> _Names:
     """What the page's items point at: their levels, assignees and assigners, parents and
     dependencies, for just the distinct ids the page holds."""
-    pointed = ({row[_PARENT] for row in rows} | {row[_DEPENDENCY] for row in rows}) - {None}
+
+    def lookup(statement: Select[Any], ids: set[int]) -> dict[int, tuple[Any, ...]]:
+        if not ids:
+            return {}
+        parameters = {**scope_parameters(scope), "ids": values_parameter(sorted(ids), dialect)}
+        return {row[0]: row[1:] for row in _plain(connection.execute(statement, parameters))}
+
     return _Names(
-        levels=_names(
-            connection,
-            _levels,
-            (_levels.c.name, _levels.c.public_id),
-            {row[_LEVEL] for row in rows} - {None},
-            scope,
-        ),
-        users=_names(
-            connection,
-            _users,
-            (_full_name(_users),),
+        levels=lookup(_names("levels", dialect), {row[_LEVEL] for row in rows} - {None}),
+        users=lookup(
+            _names("users", dialect),
             ({row[_ASSIGNED_TO] for row in rows} | {row[_ASSIGNED_BY] for row in rows}) - {None},
-            scope,
         ),
-        items={
-            row[0]: row[1:]
-            for row in (
-                _plain(
-                    connection.execute(
-                        _items_by_id(
-                            ("id", "public_id", "name"),
-                            values_table(sorted(pointed), dialect),
-                            scope,
-                            dialect,
-                        )
-                    )
-                )
-                if pointed
-                else ()
-            )
-        },
+        items=lookup(
+            _items_by_id(_POINTED_COLUMNS, dialect),
+            ({row[_PARENT] for row in rows} | {row[_DEPENDENCY] for row in rows}) - {None},
+        ),
     )
 
 
@@ -422,20 +416,20 @@ class _Nested:
     tags: dict[int, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
 
 
-def _for_page(table: Any, item_id: ColumnElement[int], page: TableValuedAlias, scope: Scope) -> Any:
+def _for_page(table: Any, item_id: ColumnElement[int], ids: TableValuedAlias) -> Any:
     """``table``'s rows (in scope) for the page's items, joined from the ids as a table.
 
     ``item_id = ANY(array)`` would do on SQLite, but PostgreSQL estimates it element by element
     when planning: over a millisecond a statement for 1,500 ids, more than running it."""
-    return page.join(table, _in_scope(table, item_id, page.c.value, scope))
+    return ids.join(table, _in_scope(table, item_id, ids.c.value))
 
 
-def _nested(connection: Connection, page: TableValuedAlias, scope: Scope) -> _Nested:
-    """The page's nested lists, keyed by item id: four plain-row statements (checklists come
-    with their entries by an outer join), each joined from the page's ids (see
-    :func:`_for_page`)."""
-    nested = _Nested()
-    goals = connection.execute(
+@functools.cache
+def _nested_statements(dialect: str) -> tuple[Select[Any], Select[Any], Select[Any], Select[Any]]:
+    """The statements of the nested lists: goals, access (members and admins), checklists with
+    their entries (an outer join), tags; each joined from the ``ids`` parameter."""
+    ids = values_table("ids", dialect)
+    goals = (
         select(
             _goals.c.item_id,
             _goals.c.public_id,
@@ -444,20 +438,10 @@ def _nested(connection: Connection, page: TableValuedAlias, scope: Scope) -> _Ne
             _goals.c.bucket_value,
             _goals.c.sort_order,
         )
-        .select_from(_for_page(_goals, _goals.c.item_id, page, scope))
+        .select_from(_for_page(_goals, _goals.c.item_id, ids))
         .order_by(_goals.c.sort_order, _goals.c.id)
-    ).all()
-    for item_id, public_id, name, color, bucket_value, sort_order in goals:
-        nested.goals[item_id].append(
-            {
-                "goalId": public_id,
-                "goalName": name,
-                "goalColor": color,
-                "metricBucketValue": bucket_value,
-                "sortOrder": sort_order,
-            }
-        )
-    access = connection.execute(
+    )
+    access = (
         select(
             _access.c.item_id,
             _access.c.is_admin,
@@ -467,20 +451,13 @@ def _nested(connection: Connection, page: TableValuedAlias, scope: Scope) -> _Ne
             _teams.c.name,
         )
         .select_from(
-            _for_page(_access, _access.c.item_id, page, scope)
-            .outerjoin(_users, _in_scope(_users, _users.c.id, _access.c.user_id, scope))
-            .outerjoin(_teams, _in_scope(_teams, _teams.c.id, _access.c.team_id, scope))
+            _for_page(_access, _access.c.item_id, ids)
+            .outerjoin(_users, _in_scope(_users, _users.c.id, _access.c.user_id))
+            .outerjoin(_teams, _in_scope(_teams, _teams.c.id, _access.c.team_id))
         )
         .order_by(_access.c.id)
-    ).all()
-    for item_id, is_admin, user_id, user_name, team_id, team_name in access:
-        entry = (
-            {"id": str(user_id), "name": user_name, "type": "User"}
-            if user_id is not None
-            else {"id": str(team_id), "name": team_name, "type": "Team"}
-        )
-        (nested.admins if is_admin else nested.members)[item_id].append(entry)
-    checklists = connection.execute(
+    )
+    checklists = (
         select(
             _checklists.c.id,
             _checklists.c.item_id,
@@ -494,15 +471,54 @@ def _nested(connection: Connection, page: TableValuedAlias, scope: Scope) -> _Ne
             _entries.c.done_on,
         )
         .select_from(
-            _for_page(_checklists, _checklists.c.item_id, page, scope).outerjoin(
-                _entries, _in_scope(_entries, _entries.c.checklist_id, _checklists.c.id, scope)
+            _for_page(_checklists, _checklists.c.item_id, ids).outerjoin(
+                _entries, _in_scope(_entries, _entries.c.checklist_id, _checklists.c.id)
             )
         )
         .order_by(_checklists.c.sort_index, _checklists.c.id, _entries.c.sort_index, _entries.c.id)
-    ).all()
+    )
+    tags = (
+        select(_item_tags.c.item_id, _tags.c.public_id, _tags.c.organisation_id, _tags.c.name)
+        .select_from(
+            _for_page(_item_tags, _item_tags.c.item_id, ids).join(
+                _tags, _in_scope(_tags, _tags.c.id, _item_tags.c.tag_id)
+            )
+        )
+        .order_by(_tags.c.name)
+    )
+    return goals, access, checklists, tags
+
+
+def _nested(connection: Connection, on_page: dict[str, Any], dialect: str) -> _Nested:
+    """The page's nested lists, keyed by item id, from four plain-row statements."""
+    nested = _Nested()
+    goals, access, checklists, tags = _nested_statements(dialect)
+    for item_id, public_id, name, color, bucket_value, sort_order in connection.execute(
+        goals, on_page
+    ).all():
+        nested.goals[item_id].append(
+            {
+                "goalId": public_id,
+                "goalName": name,
+                "goalColor": color,
+                "metricBucketValue": bucket_value,
+                "sortOrder": sort_order,
+            }
+        )
+    for item_id, is_admin, user_id, user_name, team_id, team_name in connection.execute(
+        access, on_page
+    ).all():
+        entry = (
+            {"id": str(user_id), "name": user_name, "type": "User"}
+            if user_id is not None
+            else {"id": str(team_id), "name": team_name, "type": "Team"}
+        )
+        (nested.admins if is_admin else nested.members)[item_id].append(entry)
     current: dict[str, Any] = {}
     current_id = None
-    for checklist_id, item_id, public_id, name, sort_index, entry_id, *entry in checklists:
+    for checklist_id, item_id, public_id, name, sort_index, entry_id, *entry in connection.execute(
+        checklists, on_page
+    ).all():
         if checklist_id != current_id:
             current_id = checklist_id
             current = {"id": public_id, "name": name, "sortIndex": sort_index, "items": []}
@@ -517,16 +533,7 @@ def _nested(connection: Connection, page: TableValuedAlias, scope: Scope) -> _Ne
                     "doneOn": _iso(done_on),
                 }
             )
-    tags = connection.execute(
-        select(_item_tags.c.item_id, _tags.c.public_id, _tags.c.organisation_id, _tags.c.name)
-        .select_from(
-            _for_page(_item_tags, _item_tags.c.item_id, page, scope).join(
-                _tags, _in_scope(_tags, _tags.c.id, _item_tags.c.tag_id, scope)
-            )
-        )
-        .order_by(_tags.c.name)
-    ).all()
-    for item_id, public_id, organisation_id, name in tags:
+    for item_id, public_id, organisation_id, name in connection.execute(tags, on_page).all():
         nested.tags[item_id].append(
             {"id": public_id, "organizationId": str(organisation_id), "name": name}
         )
