@@ -607,6 +607,16 @@ def test_export_item_wire_format_in_full(client, acme):
     )
 
 
+def test_export_total_count_on_every_page(client, acme):
+    """totalCount is the plan's count whichever page answers: full, short, past the end."""
+    for params in ({}, {"sortDirection": "desc"}, {"sortKey": "name"}):
+        for take in (1, 2, 3, 4, 5):
+            for skip in range(6):
+                body = export(client, acme, skip=skip, take=take, **params).json()
+                assert body["totalCount"] == 4, (params, take, skip)
+                assert len(body["items"]) == max(0, min(take, 4 - skip)), (params, take, skip)
+
+
 @pytest.mark.parametrize(
     ("params", "parameter"),
     [
