@@ -5,18 +5,24 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from planfeed.accounts.models import Role, User
+from planfeed.accounts.models import Role, Team, User
 from planfeed.db.base import Environment
 from planfeed.jobs.models import Job
 from planfeed.jobs.worker import Worker
 from planfeed.plans.history import metric_history, metric_series
 from planfeed.plans.models import (
+    Checklist,
+    ChecklistEntry,
+    MetricGoal,
     MetricUpdate,
     Plan,
     PlanAccess,
     PlanItem,
+    PlanItemAccess,
+    PlanItemTag,
     PlanLevel,
     ProgressUpdate,
+    Tag,
 )
 from planfeed.plans.sequence import parent_sequence, sequence_key
 
@@ -457,6 +463,202 @@ def test_export_row_numbers_are_tree_order_in_every_sort_and_page(client, acme):
     descending = export(client, acme, sortDirection="desc").json()["items"]
     assert [i["sequenceId"] for i in descending] == ["1.10", "1.2", "1.1", "1"]
     assert export(client, acme, skip=4).json() == {"items": [], "totalCount": 4}
+
+
+def test_export_item_wire_format_in_full(client, acme):
+    """Every field of a fully populated item, exactly: the export's answer is a contract."""
+    acme.user("member")
+    today = dt.date.today()
+    with acme.session() as session, session.begin():
+        root = session.scalar(select(User).where(User.login == "root"))
+        member = session.scalar(select(User).where(User.login == "member"))
+        root.forenames, root.surname = "Ada", "Root"
+        member.forenames, member.surname = "Bo", "Member"
+        team = Team(name="Ops")
+        tags = [Tag(name="zeta"), Tag(name="alpha")]
+        session.add_all([team, *tags])
+        item = session.scalar(select(PlanItem).where(PlanItem.external_id == "EXT-1.1"))
+        other = session.scalar(select(PlanItem).where(PlanItem.external_id == "EXT-1.2"))
+        item.description = "Grow «fast»"
+        item.status = 2
+        item.start_date = dt.date(2024, 1, 31)
+        item.due_date = dt.date(2000, 2, 29)
+        item.created_at = dt.datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=dt.UTC)
+        item.has_metric, item.units, item.detail = True, 1, 0
+        item.baseline, item.target, item.current_value = 2.5, 100.0, 1 / 3
+        item.assigned_to_id, item.assigned_by_id = member.id, root.id
+        item.dependent_on_id = other.id
+        item.update_frequency, item.grace_days = "Daily", 2
+        item.last_update_on = today - dt.timedelta(days=10)
+        item.updates_count, item.files_count = 7, 3
+        item.last_comment_id, item.last_comment = 41, "looks good"
+        item.last_update_comment_id, item.last_update_comment = 42, "on it"
+        session.flush()
+        item.updated_at = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)
+        session.add_all(
+            [
+                MetricGoal(
+                    item_id=item.id,
+                    name="Stretch",
+                    color="#0f0",
+                    bucket_value=90.0,
+                    sort_order=2,
+                    public_id="goal-2",
+                ),
+                MetricGoal(
+                    item_id=item.id,
+                    name="Floor",
+                    color="#f00",
+                    bucket_value=12.5,
+                    sort_order=1,
+                    public_id="goal-1",
+                ),
+                PlanItemAccess(item_id=item.id, user_id=member.id, is_admin=False),
+                PlanItemAccess(item_id=item.id, team_id=team.id, is_admin=False),
+                PlanItemAccess(item_id=item.id, user_id=root.id, is_admin=True),
+                PlanItemTag(item_id=item.id, tag_id=tags[0].id),
+                PlanItemTag(item_id=item.id, tag_id=tags[1].id),
+            ]
+        )
+        checklist = Checklist(item_id=item.id, name="Launch", sort_index=1, public_id="list-1")
+        first = Checklist(item_id=item.id, name="Prepare", sort_index=0, public_id="list-0")
+        session.add_all([checklist, first])
+        session.flush()
+        session.add_all(
+            [
+                ChecklistEntry(
+                    checklist_id=checklist.id, name="Ship", sort_index=2, public_id="entry-2"
+                ),
+                ChecklistEntry(
+                    checklist_id=checklist.id,
+                    name="Test",
+                    sort_index=1,
+                    public_id="entry-1",
+                    done_on=dt.date(2025, 5, 4),
+                ),
+            ]
+        )
+        session.flush()
+        ids = {
+            "item": item.public_id,
+            "other": other.public_id,
+            "parent": session.scalar(
+                select(PlanItem.public_id).where(PlanItem.external_id == "EXT-1")
+            ),
+            "level": session.scalar(select(PlanLevel.public_id).where(PlanLevel.name == "Step")),
+            "root": str(root.id),
+            "member": str(member.id),
+            "team": str(team.id),
+            "alpha": tags[1].public_id,
+            "zeta": tags[0].public_id,
+            "organisation": str(acme.organisation_id),
+        }
+    body = export(client, acme, skip=1, take=1).json()
+    assert body["totalCount"] == 4
+    assert body["items"] == [
+        {
+            "id": ids["item"],
+            "sourceId": ids["item"],
+            "rowNumber": 2,
+            "sequenceId": "1.1",
+            "planId": acme.plan_id,
+            "planName": "Plan",
+            "sourcePlanId": None,
+            "sourcePlanName": None,
+            "alignsTo": "Item 1",
+            "alignsToId": ids["parent"],
+            "dependentOn": "Item 1.2",
+            "dependentOnId": ids["other"],
+            "levelId": ids["level"],
+            "level": "Step",
+            "name": "Item 1.1",
+            "indentedName": "    Item 1.1",
+            "description": "Grow «fast»",
+            "status": 2,
+            "statusName": "At Risk",
+            "start": "2024-01-31",
+            "due": "2000-02-29",
+            "created": "2024-01-02T03:04:05.000006+00:00",
+            "hasMetric": True,
+            "hasAdvancedMetric": True,
+            "units": 1,
+            "detail": 0,
+            "baseline": "2.5",
+            "target": "100",
+            "currentValue": "0.3333333333333333",
+            "advancedMetricGoals": [
+                {
+                    "goalId": "goal-1",
+                    "goalName": "Floor",
+                    "goalColor": "#f00",
+                    "metricBucketValue": 12.5,
+                    "sortOrder": 1,
+                },
+                {
+                    "goalId": "goal-2",
+                    "goalName": "Stretch",
+                    "goalColor": "#0f0",
+                    "metricBucketValue": 90.0,
+                    "sortOrder": 2,
+                },
+            ],
+            "lastUpdated": "2025-06-01T12:00:00+00:00",
+            "assignedToId": ids["member"],
+            "assignedToFullName": "Bo Member",
+            "assignedById": ids["root"],
+            "assignedByFullName": "Ada Root",
+            "members": [
+                {"id": ids["member"], "name": "Bo Member", "type": "User"},
+                {"id": ids["team"], "name": "Ops", "type": "Team"},
+            ],
+            "admins": [{"id": ids["root"], "name": "Ada Root", "type": "User"}],
+            "updateFrequency": "Daily",
+            "updateFrequencyDescription": "Daily",
+            "isPastDue": True,
+            "lateUpdates": 7,
+            "pendingUpdates": 3,
+            "updates": 7,
+            "lastCommentId": "41",
+            "lastComment": "looks good",
+            "lastUpdateCommentId": "42",
+            "lastUpdateComment": "on it",
+            "files": 3,
+            "checklists": [
+                {"id": "list-0", "name": "Prepare", "sortIndex": 0, "items": []},
+                {
+                    "id": "list-1",
+                    "name": "Launch",
+                    "sortIndex": 1,
+                    "items": [
+                        {"id": "entry-1", "name": "Test", "sortIndex": 1, "doneOn": "2025-05-04"},
+                        {"id": "entry-2", "name": "Ship", "sortIndex": 2, "doneOn": None},
+                    ],
+                },
+            ],
+            "tags": [
+                {"id": ids["alpha"], "organizationId": ids["organisation"], "name": "alpha"},
+                {"id": ids["zeta"], "organizationId": ids["organisation"], "name": "zeta"},
+            ],
+            "isOrphan": False,
+        }
+    ]
+    # A page's neighbours carry none of it, and a short last page still counts the whole plan.
+    rest = export(client, acme, skip=2, take=5).json()
+    assert rest["totalCount"] == 4
+    assert [i["sequenceId"] for i in rest["items"]] == ["1.2", "1.10"]
+    assert all(
+        i["members"] == i["admins"] == i["checklists"] == i["tags"] == [] for i in rest["items"]
+    )
+
+
+def test_export_total_count_on_every_page(client, acme):
+    """totalCount is the plan's count whichever page answers: full, short, past the end."""
+    for params in ({}, {"sortDirection": "desc"}, {"sortKey": "name"}):
+        for take in (1, 2, 3, 4, 5):
+            for skip in range(6):
+                body = export(client, acme, skip=skip, take=take, **params).json()
+                assert body["totalCount"] == 4, (params, take, skip)
+                assert len(body["items"]) == max(0, min(take, 4 - skip)), (params, take, skip)
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, event
+from sqlalchemy import and_, bindparam, event
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 
 from planfeed.db.base import Environment, TenantScoped
@@ -96,3 +96,20 @@ def scope_criteria(table: Any, scope: Scope) -> Any:
         table.c.organisation_id == scope.organisation_id,
         table.c.environment == scope.environment.value,
     )
+
+
+def scope_criteria_parameters(table: Any) -> Any:
+    """:func:`scope_criteria` with the scope left as named parameters, for Core statements built
+    once and run many times (run them with :func:`scope_parameters`)."""
+    return and_(
+        table.c.organisation_id == bindparam("scope_organisation_id"),
+        table.c.environment == bindparam("scope_environment"),
+    )
+
+
+def scope_parameters(scope: Scope) -> dict[str, Any]:
+    """The values of :func:`scope_criteria_parameters`' parameters for ``scope``."""
+    return {
+        "scope_organisation_id": scope.organisation_id,
+        "scope_environment": scope.environment.value,
+    }

@@ -1,28 +1,57 @@
 """The plan item export of seed 003: ``GET /exports/plans/{planId}``, one page at a time.
 
-Every field of the seed's item schema is produced. A page costs a fixed number of queries, each
-bounded by the page (see bench/bench_export.py): the page's item ids (in the default order an
-index range of the (plan, scope, sequence) index), the items with their names joined in, and one
-query per nested list (goals, members and admins, checklists, tags) for just those items. The
-order is always completed by the item's primary key, so walking every page returns each item
-exactly once.
+Every field of the seed's item schema is produced. A page is a handful of Core statements on the
+session's connection, each limited to the session's scope by ``scope_criteria`` and bounded by
+the page, except the count (see bench/bench_export.py and docs/performance.md):
+
+- the page's item ids: in the default order an index range of the (plan, scope, sequence)
+  index; in any other order the same statement also numbers the plan's items in tree order
+  (``rowNumber``), so the plan is sorted once;
+- ``totalCount``, only when the page does not tell it (a short page ends the plan): in the
+  default order the index-only count of the rows past the page, whose own scan has passed the
+  rows before it, else of the whole plan;
+- the page's items, reached from its ids as a table (one array parameter), one primary-key
+  lookup each;
+- what they point at (levels, assignees and assigners, parents and dependencies), for the
+  page's distinct ids only;
+- the nested lists (goals, members and admins, checklists with their entries, tags) for just
+  those items, as plain rows.
+
+The items are written to JSON with orjson as they are built, a hundred at a time, and the page
+carries them as one ``orjson.Fragment``; dates and times are left to orjson, which writes them
+as ``isoformat()`` does. The order is always completed by the item's primary key, so walking
+every page returns each item exactly once. Nothing is kept between requests.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
-from sqlalchemy.orm import Session, aliased
+import orjson
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Result,
+    Select,
+    TableValuedAlias,
+    and_,
+    bindparam,
+    func,
+    select,
+    true,
+    tuple_,
+)
+from sqlalchemy.orm import Session
 
 from planfeed.accounts.models import Team, User
-from planfeed.db.values import one_of
+from planfeed.db.scope import Scope, scope_criteria_parameters, scope_of, scope_parameters
+from planfeed.db.values import values_parameter, values_table
 from planfeed.plans.models import (
     Checklist,
     ChecklistEntry,
@@ -40,51 +69,77 @@ from planfeed.plans.statuses import Status
 DEFAULT_TAKE = 100
 MAX_TAKE = 1500
 
-_assignee = aliased(User, name="assignee")
-_assigner = aliased(User, name="assigner")
-_last_user = aliased(User, name="last_user")
-_parent = aliased(PlanItem, name="parent")
-_dependency = aliased(PlanItem, name="dependency")
+_items = PlanItem.__table__
+_plans = Plan.__table__
+_levels = PlanLevel.__table__
+_users = User.__table__
+_teams = Team.__table__
+_goals = MetricGoal.__table__
+_access = PlanItemAccess.__table__
+_checklists = Checklist.__table__
+_entries = ChecklistEntry.__table__
+_item_tags = PlanItemTag.__table__
+_tags = Tag.__table__
+_assignee = _users.alias("assignee")
+_assigner = _users.alias("assigner")
+_last_user = _users.alias("last_user")
+_parent = _items.alias("parent")
+_dependency = _items.alias("dependency")
 
 
 def _full_name(user: Any) -> ColumnElement[str]:
-    return func.trim(user.forenames + " " + user.surname)
+    return func.trim(user.c.forenames + " " + user.c.surname)
 
 
-_depth = func.length(PlanItem.sequence_id) - func.length(
-    func.replace(PlanItem.sequence_id, ".", "")
+_depth = func.length(_items.c.sequence_id) - func.length(
+    func.replace(_items.c.sequence_id, ".", "")
 )
 
 SORT_KEYS: dict[str, ColumnElement[Any]] = {
-    "name": PlanItem.name,
-    "sequenceId": PlanItem.sequence_key,
+    "name": _items.c.name,
+    "sequenceId": _items.c.sequence_key,
     "level": _depth,
-    "status": PlanItem.status,
-    "start": PlanItem.start_date,
-    "due": PlanItem.due_date,
-    "currentValue": PlanItem.current_value,
-    "lastUpdated": PlanItem.updated_at,
+    "status": _items.c.status,
+    "start": _items.c.start_date,
+    "due": _items.c.due_date,
+    "currentValue": _items.c.current_value,
+    "lastUpdated": _items.c.updated_at,
     "assignedToFullName": _full_name(_assignee),
-    "updates": PlanItem.updates_count,
-    "alignsTo": _parent.name,
+    "updates": _items.c.updates_count,
+    "alignsTo": _parent.c.name,
     "assignedByFullName": _full_name(_assigner),
-    "assignedToEmailAddress": _assignee.email,
-    "baseline": PlanItem.baseline,
-    "target": PlanItem.target,
-    "created": PlanItem.created_at,
-    "dependentOn": _dependency.name,
-    "description": PlanItem.description,
+    "assignedToEmailAddress": _assignee.c.email,
+    "baseline": _items.c.baseline,
+    "target": _items.c.target,
+    "created": _items.c.created_at,
+    "dependentOn": _dependency.c.name,
+    "description": _items.c.description,
     "indentedName": _depth,
     "lastProgressUpdateUser": _full_name(_last_user),
-    "updateFrequencyDescription": PlanItem.update_frequency,
-    "planName": Plan.name,
+    "updateFrequencyDescription": _items.c.update_frequency,
+    "planName": _plans.c.name,
 }
 SORT_DIRECTIONS = ("asc", "desc")
+
+# The table a sort key needs joined in the statement that picks a page's ids, and the column of
+# the item that points at it.
+_SORT_JOINS: dict[str, tuple[Any, ColumnElement[Any]]] = {
+    "assignedToFullName": (_assignee, _items.c.assigned_to_id),
+    "assignedToEmailAddress": (_assignee, _items.c.assigned_to_id),
+    "alignsTo": (_parent, _items.c.parent_id),
+    "assignedByFullName": (_assigner, _items.c.assigned_by_id),
+    "dependentOn": (_dependency, _items.c.dependent_on_id),
+    "lastProgressUpdateUser": (_last_user, _items.c.last_progress_user_id),
+    "planName": (_plans, _items.c.plan_id),
+}
 
 
 @dataclass(frozen=True, slots=True)
 class ExportPage:
-    items: list[dict[str, Any]]
+    """A page: ``items`` is the items' JSON array, already written (orjson inlines a Fragment
+    as it is), ``total_count`` the plan's item count."""
+
+    items: orjson.Fragment
     total_count: int
 
 
@@ -99,119 +154,164 @@ def _iso(value: dt.date | dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-# The joins a sort key needs in the query that picks a page's item ids.
-_SORT_JOINS: dict[str, tuple[tuple[Any, Any], ...]] = {
-    "assignedToFullName": ((_assignee, _assignee.id == PlanItem.assigned_to_id),),
-    "assignedToEmailAddress": ((_assignee, _assignee.id == PlanItem.assigned_to_id),),
-    "alignsTo": ((_parent, _parent.id == PlanItem.parent_id),),
-    "assignedByFullName": ((_assigner, _assigner.id == PlanItem.assigned_by_id),),
-    "dependentOn": ((_dependency, _dependency.id == PlanItem.dependent_on_id),),
-    "lastProgressUpdateUser": ((_last_user, _last_user.id == PlanItem.last_progress_user_id),),
-    "planName": ((Plan, Plan.id == PlanItem.plan_id),),
-}
+def _in_scope(table: Any, key: ColumnElement[Any], pointer: ColumnElement[Any]) -> Any:
+    """The join condition of a pointer to ``table``, within the scope."""
+    return and_(key == pointer, scope_criteria_parameters(table))
+
+
+# Every statement of a page is built once (per sort key, dialect …) and run with parameters:
+# the plan, the scope (``scope_parameters``), the page's ids (``ids``, see ``values_table``).
+# Building a dozen statements a page cost milliseconds, and their hundreds of objects, alive
+# while the page ran, were promoted by the garbage collector and brought on its full passes.
+
+
+@functools.cache
+def _page_ids(sort_key: str, descending: bool) -> Select[Any]:
+    """The ids of the plan's items in the requested order, ``take`` of them from ``skip``.
+
+    In the default order this reads nothing but the (plan, scope, sequence) index; the second
+    column is the sequence key (a row's number follows from its place in the page). Any other
+    order sorts the whole plan anyway, so there the second column numbers every item in tree
+    order (``row_number()`` over the index order) instead of a second pass over the plan."""
+    sort_column = SORT_KEYS[sort_key]
+    second = (
+        _items.c.sequence_key
+        if sort_key == "sequenceId"
+        else func.row_number().over(order_by=(_items.c.sequence_key, _items.c.id))
+    )
+    query = select(_items.c.id, second).select_from(_items)
+    joined = _SORT_JOINS.get(sort_key)
+    if joined is not None:
+        target, pointer = joined
+        query = query.outerjoin(target, _in_scope(target, target.c.id, pointer))
+    return (
+        query.where(_items.c.plan_id == bindparam("plan_id"), scope_criteria_parameters(_items))
+        .order_by(
+            sort_column.desc() if descending else sort_column.asc(),
+            _items.c.id.desc() if descending else _items.c.id.asc(),
+        )
+        .offset(bindparam("skip"))
+        .limit(bindparam("take"))
+    )
+
+
+@functools.cache
+def _count(dialect: str, beyond: str | None = None) -> Select[Any]:
+    """How many items the plan has, read from the (plan, scope, sequence) index; with
+    ``beyond`` ("after" / "before"), only those past the parameters ``key`` and ``id`` (a
+    sequence key and id) in tree order.
+
+    PostgreSQL's planner prices a count over most of a table as a (parallel) scan of the table
+    and picks it even when every page is cached and the index-only scan is two to three times
+    faster; counting the rows of the index's own order leaves it the index-only scan."""
+    where = [_items.c.plan_id == bindparam("plan_id"), scope_criteria_parameters(_items)]
+    if beyond is not None:
+        position = tuple_(_items.c.sequence_key, _items.c.id)
+        limit = tuple_(bindparam("key"), bindparam("id"))
+        where.append(position > limit if beyond == "after" else position < limit)
+    if dialect != "postgresql":
+        return select(func.count()).select_from(_items).where(*where)
+    ordered = (
+        select(_items.c.id)
+        .where(*where)
+        .order_by(_items.c.sequence_key, _items.c.id)
+        .subquery("ordered")
+    )
+    return select(func.count()).select_from(ordered)
+
 
 _ITEM_COLUMNS = (
-    PlanItem.id,
-    PlanItem.public_id,
-    PlanItem.sequence_id,
-    PlanItem.name,
-    PlanItem.description,
-    PlanItem.status,
-    PlanItem.start_date,
-    PlanItem.due_date,
-    PlanItem.created_at,
-    PlanItem.updated_at,
-    PlanItem.has_metric,
-    PlanItem.units,
-    PlanItem.detail,
-    PlanItem.baseline,
-    PlanItem.target,
-    PlanItem.current_value,
-    PlanItem.assigned_to_id,
-    PlanItem.assigned_by_id,
-    PlanItem.update_frequency,
-    PlanItem.grace_days,
-    PlanItem.updates_count,
-    PlanItem.last_update_on,
-    PlanItem.last_comment_id,
-    PlanItem.last_comment,
-    PlanItem.last_update_comment_id,
-    PlanItem.last_update_comment,
-    PlanItem.files_count,
+    "id",
+    "public_id",
+    "sequence_id",
+    "name",
+    "description",
+    "status",
+    "start_date",
+    "due_date",
+    "created_at",
+    "updated_at",
+    "has_metric",
+    "units",
+    "detail",
+    "baseline",
+    "target",
+    "current_value",
+    "assigned_to_id",
+    "assigned_by_id",
+    "update_frequency",
+    "grace_days",
+    "updates_count",
+    "last_update_on",
+    "last_comment_id",
+    "last_comment",
+    "last_update_comment_id",
+    "last_update_comment",
+    "files_count",
+    "level_id",
+    "parent_id",
+    "dependent_on_id",
 )
+_ASSIGNED_TO = _ITEM_COLUMNS.index("assigned_to_id")
+_ASSIGNED_BY = _ITEM_COLUMNS.index("assigned_by_id")
+_LEVEL = _ITEM_COLUMNS.index("level_id")
+_PARENT = _ITEM_COLUMNS.index("parent_id")
+_DEPENDENCY = _ITEM_COLUMNS.index("dependent_on_id")
+_POINTED_COLUMNS = ("id", "public_id", "name")
 
 
-def _page_ids(plan: Plan, sort_key: str, descending: bool) -> Select[Any]:
-    """The ids of the plan's items in the requested order (the caller adds OFFSET/LIMIT).
+@functools.cache
+def _items_by_id(columns: tuple[str, ...], dialect: str) -> Select[Any]:
+    """``columns`` of the items whose ids the ``ids`` parameter lists (in scope), one
+    primary-key lookup each.
 
-    Only the joins the sort key needs are made, so the default order reads nothing but the
-    (plan, scope, sequence) index."""
-    sort_column = SORT_KEYS[sort_key]
-    query = select(PlanItem.id).where(PlanItem.plan_id == plan.id)
-    for target, on in _SORT_JOINS.get(sort_key, ()):
-        query = query.outerjoin(target, on)
-    return query.order_by(
-        sort_column.desc() if descending else sort_column.asc(),
-        PlanItem.id.desc() if descending else PlanItem.id.asc(),
+    The items are reached from the ids as a table (``unnest`` / ``json_each``). PostgreSQL's
+    planner would rather read the whole table for 1,500 ids of a 100,000-item table: an
+    ``id = ANY(…)`` filter or a plain join ends as a scan, or a merge join, over all of it,
+    several times slower with the table cached. So there each item is a LATERAL subquery that
+    cannot be merged into the join (``OFFSET 0``): a lookup per id in every plan, custom or
+    generic (a prepared statement's plan, made for an array of unknown length)."""
+    ids = values_table("ids", dialect)
+    if dialect != "postgresql":
+        return (
+            select(*(_items.c[name] for name in columns))
+            .select_from(ids)
+            .join(_items, _in_scope(_items, _items.c.id, ids.c.value))
+        )
+    item = (
+        select(*(_items.c[name] for name in columns))
+        .where(_items.c.id == ids.c.value, scope_criteria_parameters(_items))
+        .offset(0)
+        .lateral("item")
     )
+    return select(item).select_from(ids.join(item, true()))
 
 
-def _page_details(item_ids: list[int], dialect: str) -> Select[Any]:
-    """The page's items as plain columns, with the names their ids point at joined in."""
+@functools.cache
+def _names(table_name: str, dialect: str) -> Select[Any]:
+    """What the page's items point at (levels, users), for the ids the ``ids`` parameter
+    lists: one small statement instead of joining every item to it, since the pointers of a
+    page take few distinct values."""
+    table, columns = {
+        "levels": (_levels, (_levels.c.name, _levels.c.public_id)),
+        "users": (_users, (_full_name(_users),)),
+    }[table_name]
+    ids = values_table("ids", dialect)
     return (
-        select(
-            *_ITEM_COLUMNS,
-            PlanLevel.name.label("level_name"),
-            PlanLevel.public_id.label("level_public_id"),
-            _parent.public_id.label("parent_public_id"),
-            _parent.name.label("parent_name"),
-            _dependency.public_id.label("dependency_public_id"),
-            _dependency.name.label("dependency_name"),
-            _full_name(_assignee).label("assignee_name"),
-            _full_name(_assigner).label("assigner_name"),
-        )
-        .outerjoin(PlanLevel, PlanLevel.id == PlanItem.level_id)
-        .outerjoin(_parent, _parent.id == PlanItem.parent_id)
-        .outerjoin(_dependency, _dependency.id == PlanItem.dependent_on_id)
-        .outerjoin(_assignee, _assignee.id == PlanItem.assigned_to_id)
-        .outerjoin(_assigner, _assigner.id == PlanItem.assigned_by_id)
-        .where(one_of(PlanItem.id, item_ids, dialect))
+        select(table.c.id, *columns)
+        .select_from(ids)
+        .join(table, _in_scope(table, table.c.id, ids.c.value))
     )
 
 
-def _row_numbers(
-    session: Session,
-    plan: Plan,
-    item_ids: list[int],
-    *,
-    sort_key: str,
-    descending: bool,
-    skip: int,
-    total: int,
-) -> dict[int, int]:
-    """Each item's place in tree order (1-based). In the default order that is the page
-    position; otherwise one window over the plan's (plan, scope, sequence) index."""
-    if sort_key == "sequenceId":
-        if descending:
-            return {item_id: total - skip - n for n, item_id in enumerate(item_ids)}
-        return {item_id: skip + n + 1 for n, item_id in enumerate(item_ids)}
-    numbered = (
-        select(
-            PlanItem.id.label("item_id"),
-            func.row_number()
-            .over(order_by=(PlanItem.sequence_key, PlanItem.id))
-            .label("row_number"),
-        )
-        .where(PlanItem.plan_id == plan.id)
-        .subquery("numbered")
-    )
-    return dict(
-        session.execute(
-            select(numbered.c.item_id, numbered.c.row_number).where(
-                one_of(numbered.c.item_id, item_ids, session.get_bind().dialect.name)
-            )
-        ).all()
-    )
+@dataclass(frozen=True, slots=True)
+class _Names:
+    """What a page's items point at, by id: levels (name, public id), users (full name) and
+    items (public id, name)."""
+
+    levels: dict[int, tuple[Any, ...]]
+    users: dict[int, tuple[Any, ...]]
+    items: dict[int, tuple[Any, ...]]
 
 
 def export_page(
@@ -224,242 +324,361 @@ def export_page(
     sort_direction: str = "asc",
     today: dt.date | None = None,
 ) -> ExportPage:
-    """One page of the export; the caller has validated the parameters and the access.
-
-    Three steps, each bounded by the page: the ids of the page (an index range in the default
-    order), the page's items with their joined names, and the nested lists in bulk."""
+    """One page of the export; the caller has validated the parameters and the access, and
+    bound the session to the plan's scope."""
+    scope = scope_of(session)
+    if scope is None:
+        raise RuntimeError("export_page needs a session bound to a scope")
     today = today or dt.date.today()
-    total = (
-        session.scalar(
-            select(func.count()).select_from(PlanItem).where(PlanItem.plan_id == plan.id)
-        )
-        or 0
-    )
+    connection = session.connection()
+    dialect = connection.dialect.name
     descending = sort_direction == "desc"
-    item_ids = list(session.scalars(_page_ids(plan, sort_key, descending).offset(skip).limit(take)))
-    if not item_ids:
-        return ExportPage(items=[], total_count=total)
-    dialect = session.get_bind().dialect.name
-    rows = {row[0]: tuple(row) for row in session.execute(_page_details(item_ids, dialect))}
-    numbers = _row_numbers(
-        session,
-        plan,
-        item_ids,
-        sort_key=sort_key,
-        descending=descending,
-        skip=skip,
-        total=total,
+    in_plan = {"plan_id": plan.id, **scope_parameters(scope)}
+    page = _plain(
+        connection.execute(_page_ids(sort_key, descending), {**in_plan, "skip": skip, "take": take})
     )
-    nested = _nested(session, item_ids, dialect)
-    items = [
-        _item_json(rows[item_id], numbers[item_id], plan, nested, today) for item_id in item_ids
-    ]
-    return ExportPage(items=items, total_count=total)
+    if 0 < len(page) < take or (skip == 0 and not page):
+        total = skip + len(page)  # the page reaches the end of the plan
+    elif page and sort_key == "sequenceId":
+        # The page's own index range already passed the rows before it: count the rest.
+        last_id, last_key = page[-1]
+        beyond = _count(dialect, "before" if descending else "after")
+        total = (
+            skip
+            + len(page)
+            + connection.execute(beyond, {**in_plan, "key": last_key, "id": last_id}).scalar_one()
+        )
+    else:
+        total = connection.execute(_count(dialect), in_plan).scalar_one()
+    if not page:
+        return ExportPage(items=orjson.Fragment(b"[]"), total_count=total)
+    item_ids = [row[0] for row in page]
+    if sort_key != "sequenceId":
+        numbers = [row[1] for row in page]
+    elif descending:
+        numbers = list(range(total - skip, total - skip - len(page), -1))
+    else:
+        numbers = list(range(skip + 1, skip + len(page) + 1))
+    del page
+    on_page = {**scope_parameters(scope), "ids": values_parameter(item_ids, dialect)}
+    rows = _plain(connection.execute(_items_by_id(_ITEM_COLUMNS, dialect), on_page))
+    names = _names_for(connection, rows, scope, dialect)
+    nested = _nested(connection, on_page, dialect)
+    return ExportPage(
+        items=_items_json(
+            item_ids, numbers, {row[0]: row for row in rows}, plan, names, nested, today
+        ),
+        total_count=total,
+    )
+
+
+def _plain(result: Result[Any]) -> list[tuple[Any, ...]]:
+    """A result's rows as plain tuples.
+
+    SQLAlchemy's Row objects stay tracked by the garbage collector for as long as they live;
+    a tuple of plain values is untracked at its first collection. Thousands of Rows alive
+    through a page were promoted to the oldest generation, and so brought on its full passes
+    over the whole process sooner."""
+    return [tuple(row) for row in result.all()]
+
+
+def _names_for(
+    connection: Connection, rows: list[tuple[Any, ...]], scope: Scope, dialect: str
+) -> _Names:
+    """What the page's items point at: their levels, assignees and assigners, parents and
+    dependencies, for just the distinct ids the page holds."""
+
+    def lookup(statement: Select[Any], ids: set[int]) -> dict[int, tuple[Any, ...]]:
+        if not ids:
+            return {}
+        parameters = {**scope_parameters(scope), "ids": values_parameter(sorted(ids), dialect)}
+        return {row[0]: row[1:] for row in _plain(connection.execute(statement, parameters))}
+
+    return _Names(
+        levels=lookup(_names("levels", dialect), {row[_LEVEL] for row in rows} - {None}),
+        users=lookup(
+            _names("users", dialect),
+            ({row[_ASSIGNED_TO] for row in rows} | {row[_ASSIGNED_BY] for row in rows}) - {None},
+        ),
+        items=lookup(
+            _items_by_id(_POINTED_COLUMNS, dialect),
+            ({row[_PARENT] for row in rows} | {row[_DEPENDENCY] for row in rows}) - {None},
+        ),
+    )
 
 
 @dataclass
 class _Nested:
-    goals: dict[int, list[dict[str, Any]]]
-    members: dict[int, list[dict[str, Any]]]
-    admins: dict[int, list[dict[str, Any]]]
-    checklists: dict[int, list[dict[str, Any]]]
-    tags: dict[int, list[dict[str, Any]]]
+    goals: dict[int, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    members: dict[int, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    admins: dict[int, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    checklists: dict[int, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    tags: dict[int, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
 
 
-def _nested(session: Session, item_ids: list[int], dialect: str) -> _Nested:
-    nested = _Nested(*(defaultdict(list) for _ in range(5)))
-    if not item_ids:
-        return nested
-    for chunk in _chunks(item_ids, MAX_TAKE):
-        for goal in session.scalars(
-            select(MetricGoal)
-            .where(one_of(MetricGoal.item_id, chunk, dialect))
-            .order_by(MetricGoal.sort_order, MetricGoal.id)
-        ):
-            nested.goals[goal.item_id].append(
-                {
-                    "goalId": goal.public_id,
-                    "goalName": goal.name,
-                    "goalColor": goal.color,
-                    "metricBucketValue": goal.bucket_value,
-                    "sortOrder": goal.sort_order,
-                }
-            )
-        access_rows = session.execute(
-            select(
-                PlanItemAccess.item_id,
-                PlanItemAccess.is_admin,
-                PlanItemAccess.user_id,
-                _full_name(User).label("user_name"),
-                PlanItemAccess.team_id,
-                Team.name.label("team_name"),
-            )
-            .outerjoin(User, User.id == PlanItemAccess.user_id)
-            .outerjoin(Team, Team.id == PlanItemAccess.team_id)
-            .where(one_of(PlanItemAccess.item_id, chunk, dialect))
-            .order_by(PlanItemAccess.id)
+def _for_page(table: Any, item_id: ColumnElement[int], ids: TableValuedAlias) -> Any:
+    """``table``'s rows (in scope) for the page's items, joined from the ids as a table.
+
+    ``item_id = ANY(array)`` would do on SQLite, but PostgreSQL estimates it element by element
+    when planning: over a millisecond a statement for 1,500 ids, more than running it."""
+    return ids.join(table, _in_scope(table, item_id, ids.c.value))
+
+
+@functools.cache
+def _nested_statements(dialect: str) -> tuple[Select[Any], Select[Any], Select[Any], Select[Any]]:
+    """The statements of the nested lists: goals, access (members and admins), checklists with
+    their entries (an outer join), tags; each joined from the ``ids`` parameter."""
+    ids = values_table("ids", dialect)
+    goals = (
+        select(
+            _goals.c.item_id,
+            _goals.c.public_id,
+            _goals.c.name,
+            _goals.c.color,
+            _goals.c.bucket_value,
+            _goals.c.sort_order,
         )
-        for row in access_rows:
-            entry = (
-                {"id": str(row.user_id), "name": row.user_name, "type": "User"}
-                if row.user_id is not None
-                else {"id": str(row.team_id), "name": row.team_name, "type": "Team"}
+        .select_from(_for_page(_goals, _goals.c.item_id, ids))
+        .order_by(_goals.c.sort_order, _goals.c.id)
+    )
+    access = (
+        select(
+            _access.c.item_id,
+            _access.c.is_admin,
+            _access.c.user_id,
+            _full_name(_users),
+            _access.c.team_id,
+            _teams.c.name,
+        )
+        .select_from(
+            _for_page(_access, _access.c.item_id, ids)
+            .outerjoin(_users, _in_scope(_users, _users.c.id, _access.c.user_id))
+            .outerjoin(_teams, _in_scope(_teams, _teams.c.id, _access.c.team_id))
+        )
+        .order_by(_access.c.id)
+    )
+    checklists = (
+        select(
+            _checklists.c.id,
+            _checklists.c.item_id,
+            _checklists.c.public_id,
+            _checklists.c.name,
+            _checklists.c.sort_index,
+            _entries.c.id,
+            _entries.c.public_id,
+            _entries.c.name,
+            _entries.c.sort_index,
+            _entries.c.done_on,
+        )
+        .select_from(
+            _for_page(_checklists, _checklists.c.item_id, ids).outerjoin(
+                _entries, _in_scope(_entries, _entries.c.checklist_id, _checklists.c.id)
             )
-            (nested.admins if row.is_admin else nested.members)[row.item_id].append(entry)
-        checklists = session.scalars(
-            select(Checklist)
-            .where(one_of(Checklist.item_id, chunk, dialect))
-            .order_by(Checklist.sort_index, Checklist.id)
-        ).all()
-        entries: dict[int, list[ChecklistEntry]] = defaultdict(list)
-        if checklists:
-            for entry in session.scalars(
-                select(ChecklistEntry)
-                .where(one_of(ChecklistEntry.checklist_id, [c.id for c in checklists], dialect))
-                .order_by(ChecklistEntry.sort_index, ChecklistEntry.id)
-            ):
-                entries[entry.checklist_id].append(entry)
-        for checklist in checklists:
-            nested.checklists[checklist.item_id].append(
+        )
+        .order_by(_checklists.c.sort_index, _checklists.c.id, _entries.c.sort_index, _entries.c.id)
+    )
+    tags = (
+        select(_item_tags.c.item_id, _tags.c.public_id, _tags.c.organisation_id, _tags.c.name)
+        .select_from(
+            _for_page(_item_tags, _item_tags.c.item_id, ids).join(
+                _tags, _in_scope(_tags, _tags.c.id, _item_tags.c.tag_id)
+            )
+        )
+        .order_by(_tags.c.name)
+    )
+    return goals, access, checklists, tags
+
+
+def _nested(connection: Connection, on_page: dict[str, Any], dialect: str) -> _Nested:
+    """The page's nested lists, keyed by item id, from four plain-row statements."""
+    nested = _Nested()
+    goals, access, checklists, tags = _nested_statements(dialect)
+    for item_id, public_id, name, color, bucket_value, sort_order in connection.execute(
+        goals, on_page
+    ).all():
+        nested.goals[item_id].append(
+            {
+                "goalId": public_id,
+                "goalName": name,
+                "goalColor": color,
+                "metricBucketValue": bucket_value,
+                "sortOrder": sort_order,
+            }
+        )
+    for item_id, is_admin, user_id, user_name, team_id, team_name in connection.execute(
+        access, on_page
+    ).all():
+        entry = (
+            {"id": str(user_id), "name": user_name, "type": "User"}
+            if user_id is not None
+            else {"id": str(team_id), "name": team_name, "type": "Team"}
+        )
+        (nested.admins if is_admin else nested.members)[item_id].append(entry)
+    current: dict[str, Any] = {}
+    current_id = None
+    for checklist_id, item_id, public_id, name, sort_index, entry_id, *entry in connection.execute(
+        checklists, on_page
+    ).all():
+        if checklist_id != current_id:
+            current_id = checklist_id
+            current = {"id": public_id, "name": name, "sortIndex": sort_index, "items": []}
+            nested.checklists[item_id].append(current)
+        if entry_id is not None:
+            entry_public_id, entry_name, entry_sort_index, done_on = entry
+            current["items"].append(
                 {
-                    "id": checklist.public_id,
-                    "name": checklist.name,
-                    "sortIndex": checklist.sort_index,
-                    "items": [
-                        {
-                            "id": e.public_id,
-                            "name": e.name,
-                            "sortIndex": e.sort_index,
-                            "doneOn": _iso(e.done_on),
-                        }
-                        for e in entries[checklist.id]
-                    ],
+                    "id": entry_public_id,
+                    "name": entry_name,
+                    "sortIndex": entry_sort_index,
+                    "doneOn": _iso(done_on),
                 }
             )
-        for item_id, tag in session.execute(
-            select(PlanItemTag.item_id, Tag)
-            .join(Tag, Tag.id == PlanItemTag.tag_id)
-            .where(one_of(PlanItemTag.item_id, chunk, dialect))
-            .order_by(Tag.name)
-        ):
-            nested.tags[item_id].append(
-                {"id": tag.public_id, "organizationId": str(tag.organisation_id), "name": tag.name}
-            )
+    for item_id, public_id, organisation_id, name in connection.execute(tags, on_page).all():
+        nested.tags[item_id].append(
+            {"id": public_id, "organizationId": str(organisation_id), "name": name}
+        )
     return nested
 
 
-def _chunks(values: list[int], size: int) -> Iterable[list[int]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
+_CHUNK = 100  # items written by one orjson call (see _items_json)
 _STATUS_JSON = {status.value: (status.value, status.label) for status in Status}
+_NO_LEVEL = ("", "")
+_NO_ITEM = (None, None)
+_NO_USER = (None,)
 
 
-def _item_json(
-    item: tuple[Any, ...], row_number: int, plan: Plan, nested: _Nested, today: dt.date
-) -> dict[str, Any]:
-    """One item of the page; ``item`` is a row of :func:`_page_details`, unpacked by position
-    (1,500 items a page: attribute access by name would be a third of the page's time)."""
-    (
-        item_id,
-        public_id,
-        sequence_id,
-        name,
-        description,
-        status_code,
-        start_date,
-        due_date,
-        created_at,
-        updated_at,
-        has_metric,
-        units,
-        detail,
-        baseline,
-        target,
-        current_value,
-        assigned_to_id,
-        assigned_by_id,
-        update_frequency,
-        grace_days,
-        updates_count,
-        last_update_on,
-        last_comment_id,
-        last_comment,
-        last_update_comment_id,
-        last_update_comment,
-        files_count,
-        level_name,
-        level_public_id,
-        parent_public_id,
-        parent_name,
-        dependency_public_id,
-        dependency_name,
-        assignee_name,
-        assigner_name,
-    ) = item
-    late, pending = update_counts(
-        update_frequency,
-        last_update_on or start_date or created_at.date(),
-        grace_days,
-        status_code,
-        today,
-    )
-    status, status_name = _STATUS_JSON[status_code]
-    goals = nested.goals.get(item_id, [])
-    return {
-        "id": public_id,
-        "sourceId": public_id,
-        "rowNumber": row_number,
-        "sequenceId": sequence_id,
-        "planId": plan.public_id,
-        "planName": plan.name,
-        "sourcePlanId": None,
-        "sourcePlanName": None,
-        "alignsTo": parent_name,
-        "alignsToId": parent_public_id,
-        "dependentOn": dependency_name,
-        "dependentOnId": dependency_public_id,
-        "levelId": level_public_id or "",
-        "level": level_name or "",
-        "name": name,
-        "indentedName": "    " * sequence_id.count(".") + name,
-        "description": description,
-        "status": status,
-        "statusName": status_name,
-        "start": _iso(start_date),
-        "due": _iso(due_date),
-        "created": _iso(created_at),
-        "hasMetric": has_metric,
-        "hasAdvancedMetric": bool(goals),
-        "units": units,
-        "detail": detail,
-        "baseline": _number(baseline),
-        "target": _number(target),
-        "currentValue": _number(current_value),
-        "advancedMetricGoals": goals,
-        "lastUpdated": _iso(updated_at),
-        "assignedToId": str(assigned_to_id) if assigned_to_id else None,
-        "assignedToFullName": assignee_name,
-        "assignedById": str(assigned_by_id) if assigned_by_id else None,
-        "assignedByFullName": assigner_name,
-        "members": nested.members.get(item_id, []),
-        "admins": nested.admins.get(item_id, []),
-        "updateFrequency": update_frequency,
-        "updateFrequencyDescription": update_frequency,
-        "isPastDue": is_past_due(due_date, status_code, today),
-        "lateUpdates": late,
-        "pendingUpdates": pending,
-        "updates": updates_count,
-        "lastCommentId": str(last_comment_id) if last_comment_id else None,
-        "lastComment": last_comment,
-        "lastUpdateCommentId": str(last_update_comment_id) if last_update_comment_id else None,
-        "lastUpdateComment": last_update_comment,
-        "files": files_count,
-        "checklists": nested.checklists.get(item_id, []),
-        "tags": nested.tags.get(item_id, []),
-        "isOrphan": False,
-    }
+def _items_json(
+    item_ids: list[int],
+    numbers: list[int],
+    rows: dict[int, Any],
+    plan: Plan,
+    names: _Names,
+    nested: _Nested,
+    today: dt.date,
+) -> orjson.Fragment:
+    """The page's items in page order, as one JSON array written a hundred items at a time.
+
+    A row of :func:`_items_by_id` is unpacked by position (1,500 items a page: attribute access
+    by name would be a third of the time). Dates and times are left to orjson, which writes
+    them exactly as ``isoformat()`` does, in C. Writing as we go lets each item's dict die
+    young: 1,500 dicts and their lists alive until the end of the page were promoted by the
+    garbage collector, whose full passes over the whole process then cost a large share of
+    the page; writing each item alone costs more in orjson calls than it saves."""
+    plan_public_id, plan_name = plan.public_id, plan.name
+    levels, users, items_named = names.levels, names.users, names.items
+    goals_of, members_of, admins_of = nested.goals, nested.members, nested.admins
+    checklists_of, tags_of = nested.checklists, nested.tags
+    written: list[bytes] = []
+    chunk: list[dict[str, Any]] = []
+    for item_id, row_number in zip(item_ids, numbers, strict=True):
+        (
+            _,
+            public_id,
+            sequence_id,
+            name,
+            description,
+            status_code,
+            start_date,
+            due_date,
+            created_at,
+            updated_at,
+            has_metric,
+            units,
+            detail,
+            baseline,
+            target,
+            current_value,
+            assigned_to_id,
+            assigned_by_id,
+            update_frequency,
+            grace_days,
+            updates_count,
+            last_update_on,
+            last_comment_id,
+            last_comment,
+            last_update_comment_id,
+            last_update_comment,
+            files_count,
+            level_id,
+            parent_id,
+            dependent_on_id,
+        ) = rows[item_id]
+        level_name, level_public_id = levels.get(level_id, _NO_LEVEL)
+        parent_public_id, parent_name = items_named.get(parent_id, _NO_ITEM)
+        dependency_public_id, dependency_name = items_named.get(dependent_on_id, _NO_ITEM)
+        (assignee_name,) = users.get(assigned_to_id, _NO_USER)
+        (assigner_name,) = users.get(assigned_by_id, _NO_USER)
+        late, pending = update_counts(
+            update_frequency,
+            last_update_on or start_date or created_at.date(),
+            grace_days,
+            status_code,
+            today,
+        )
+        status, status_name = _STATUS_JSON[status_code]
+        goals = goals_of.get(item_id, ())
+        item = {
+            "id": public_id,
+            "sourceId": public_id,
+            "rowNumber": row_number,
+            "sequenceId": sequence_id,
+            "planId": plan_public_id,
+            "planName": plan_name,
+            "sourcePlanId": None,
+            "sourcePlanName": None,
+            "alignsTo": parent_name,
+            "alignsToId": parent_public_id,
+            "dependentOn": dependency_name,
+            "dependentOnId": dependency_public_id,
+            "levelId": level_public_id or "",
+            "level": level_name or "",
+            "name": name,
+            "indentedName": "    " * sequence_id.count(".") + name,
+            "description": description,
+            "status": status,
+            "statusName": status_name,
+            "start": start_date,
+            "due": due_date,
+            "created": created_at,
+            "hasMetric": has_metric,
+            "hasAdvancedMetric": bool(goals),
+            "units": units,
+            "detail": detail,
+            "baseline": "0" if baseline is None else _number(baseline),
+            "target": "0" if target is None else _number(target),
+            "currentValue": "0" if current_value is None else _number(current_value),
+            "advancedMetricGoals": goals,
+            "lastUpdated": updated_at,
+            "assignedToId": str(assigned_to_id) if assigned_to_id else None,
+            "assignedToFullName": assignee_name,
+            "assignedById": str(assigned_by_id) if assigned_by_id else None,
+            "assignedByFullName": assigner_name,
+            "members": members_of.get(item_id, ()),
+            "admins": admins_of.get(item_id, ()),
+            "updateFrequency": update_frequency,
+            "updateFrequencyDescription": update_frequency,
+            "isPastDue": is_past_due(due_date, status_code, today),
+            "lateUpdates": late,
+            "pendingUpdates": pending,
+            "updates": updates_count,
+            "lastCommentId": str(last_comment_id) if last_comment_id else None,
+            "lastComment": last_comment,
+            "lastUpdateCommentId": (
+                str(last_update_comment_id) if last_update_comment_id else None
+            ),
+            "lastUpdateComment": last_update_comment,
+            "files": files_count,
+            "checklists": checklists_of.get(item_id, ()),
+            "tags": tags_of.get(item_id, ()),
+            "isOrphan": False,
+        }
+        chunk.append(item)
+        if len(chunk) == _CHUNK:
+            written.append(orjson.dumps(chunk)[1:-1])
+            chunk.clear()
+    if chunk:
+        written.append(orjson.dumps(chunk)[1:-1])
+    return orjson.Fragment(b"[" + b",".join(written) + b"]")
 
 
 def external_ids_csv(session: Session, plan: Plan) -> tuple[bytes, str]:
