@@ -661,6 +661,66 @@ def test_export_total_count_on_every_page(client, acme):
                 assert len(body["items"]) == max(0, min(take, 4 - skip)), (params, take, skip)
 
 
+def test_export_reads_only_its_scope(client, acme):
+    """Rows of another environment that point at the plan or its items (written past the ORM,
+    which would refuse them) never reach the export, its count or its nested lists."""
+    other = {"organisation_id": acme.organisation_id, "environment": Environment.SANDBOX.value}
+    now = dt.datetime.now(dt.UTC)
+    item_id = item(acme, "EXT-1.1").id
+    with acme.db.engine.begin() as connection:
+        connection.execute(
+            PlanItem.__table__.insert().values(
+                **other,
+                public_id="00000000-0000-4000-8000-00000000dead",
+                plan_id=acme.plan_pk,
+                sequence_id="1.5",
+                sequence_key=sequence_key("1.5"),
+                external_id="EXT-1.5",
+                name="Item 1.5",
+                description="",
+                custom_fields={},
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        connection.execute(
+            MetricGoal.__table__.insert().values(
+                **other,
+                public_id="goal-x",
+                item_id=item_id,
+                name="x",
+                color="#000",
+                bucket_value=1.0,
+            )
+        )
+        tag_id = connection.execute(
+            Tag.__table__.insert().values(**other, public_id="tag-x", name="x", custom_fields={})
+        ).inserted_primary_key[0]
+        connection.execute(
+            PlanItemTag.__table__.insert().values(**other, item_id=item_id, tag_id=tag_id)
+        )
+        checklist_id = connection.execute(
+            Checklist.__table__.insert().values(
+                **other, public_id="list-x", item_id=item_id, name="x"
+            )
+        ).inserted_primary_key[0]
+        connection.execute(
+            ChecklistEntry.__table__.insert().values(
+                **other, public_id="entry-x", checklist_id=checklist_id, name="x"
+            )
+        )
+    for params in ({}, {"sortDirection": "desc"}, {"sortKey": "name"}):
+        for take in (1, 4):
+            body = export(client, acme, take=take, **params).json()
+            assert body["totalCount"] == 4, (params, take)
+    items = export(client, acme).json()["items"]
+    assert [i["sequenceId"] for i in items] == ["1", "1.1", "1.2", "1.10"]
+    assert all(
+        i["advancedMetricGoals"] == i["members"] == i["checklists"] == i["tags"] == []
+        for i in items
+    )
+
+
 @pytest.mark.parametrize(
     ("params", "parameter"),
     [
