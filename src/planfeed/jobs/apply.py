@@ -155,7 +155,7 @@ def apply(
 ) -> int:
     """Write every row of a valid file; returns the number of rows applied.
 
-    ``job_id`` marks the history rows, and the set-based steps find this job's rows by it.
+    ``job_id`` marks the history rows (a job's status and a one-off update find their rows by it).
     """
     scope = principal.scope
     connection = session.connection()
