@@ -155,7 +155,8 @@ def apply(
 ) -> int:
     """Write every row of a valid file; returns the number of rows applied.
 
-    ``job_id`` marks the history rows (a job's status and a one-off update find their rows by it).
+    ``job_id`` marks each history row with the job that wrote it (a one-off update finds its
+    row by it).
     """
     scope = principal.scope
     connection = session.connection()
