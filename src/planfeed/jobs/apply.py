@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     Connection,
     Date,
@@ -262,12 +263,16 @@ def _bulk_insert(
     rows: list[tuple[Any, ...]],
 ) -> None:
     """Insert ``constants`` + each of ``rows`` (driver-ready values, see :func:`_driver_values`)
-    with the driver itself: COPY on PostgreSQL, one executemany elsewhere."""
+    as one bulk operation: COPY on PostgreSQL, one INSERT … SELECT from a JSON array on SQLite,
+    one executemany elsewhere."""
     if not rows:
         return
     dialect = connection.dialect
     names = (*constants, *columns)
     fixed = tuple(_driver_values(connection, table.c[name])(v) for name, v in constants.items())
+    if dialect.name == "sqlite":
+        _sqlite_json_insert(connection, table, names, fixed, len(columns), rows)
+        return
     if dialect.name == "postgresql":
         quote = dialect.identifier_preparer.quote
         statement = f"COPY {quote(table.name)} ({', '.join(quote(n) for n in names)}) FROM STDIN"
@@ -290,6 +295,33 @@ def _bulk_insert(
             compiled.string,
             [tuple((fixed + row)[i] for i in order) for row in rows],  # type: ignore[arg-type]
         )
+
+
+def _sqlite_json_insert(
+    connection: Connection,
+    table: Table,
+    names: Sequence[str],
+    fixed: tuple[Any, ...],
+    varying: int,
+    rows: list[tuple[Any, ...]],
+) -> None:
+    """SQLite: every row in one statement, ``INSERT … SELECT`` from ``json_each`` of one JSON
+    array of rows, the constants bound once.
+
+    Binding 100,000 rows × 11 values one by one (``executemany``) costs more than the insert
+    itself; one orjson array and SQLite's JSON reader cost about 40 % less in all (see
+    docs/performance.md). JSON keeps every value the driver would bind: integers, ISO date
+    strings, text, and floats (written by orjson in shortest round-trip form and read back
+    exactly; non-finite values never get here, the parser refuses them)."""
+    quote = connection.dialect.identifier_preparer.quote
+    picked = ", ".join(f"json_extract(value, '$[{index}]')" for index in range(varying))
+    constants = ", ".join("?" for _ in fixed)
+    # Identifiers come from the table's definition; every value is bound.
+    statement = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in names)}) "  # noqa: S608
+        f"SELECT {constants}, {picked} FROM json_each(?)"
+    )
+    connection.exec_driver_sql(statement, (*fixed, orjson.dumps(rows).decode()))
 
 
 def _latest_per_item(
