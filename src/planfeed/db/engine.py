@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 
 WRITE_OPTION = "planfeed_writer"
 
@@ -45,11 +45,15 @@ def make_engine(url: str, *, pool_size: int = 5, **kwargs: Any) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # Pooled: opening a connection and running the PRAGMAs below costs about a millisecond,
+        # more than a small request's queries. No overflow limit, so a burst of requests never
+        # waits for a connection; connections beyond ``pool_size`` are closed when returned.
+        if "poolclass" not in kwargs:
+            kwargs.update(poolclass=QueuePool, pool_size=pool_size, max_overflow=-1)
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30}
             | kwargs.pop("connect_args", {}),
-            poolclass=kwargs.pop("poolclass", NullPool),
             **kwargs,
         )
         event.listen(engine, "connect", _sqlite_connect)

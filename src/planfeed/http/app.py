@@ -6,8 +6,9 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from sqlalchemy import Engine
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from planfeed import __version__
 from planfeed.auth.authenticate import client_address
@@ -34,6 +35,33 @@ def _request_scheme(request: Request, state: AppState) -> str:
         if trusted:
             return forwarded.split(",")[0].strip().lower()
     return request.url.scheme
+
+
+class RequireHttps:
+    """Refuse (403) a request that did not come over HTTPS, health checks excepted.
+
+    A plain ASGI middleware, installed only when ``require_https`` is on: Starlette's
+    ``BaseHTTPMiddleware`` would add a task group and body streams to every request."""
+
+    def __init__(self, app: ASGIApp, state: AppState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            request = Request(scope)
+            if (
+                request.url.path not in HTTPS_EXEMPT_PATHS
+                and _request_scheme(request, self.state) != "https"
+            ):
+                refusal = error_response(
+                    403,
+                    "https_required",
+                    "this server accepts API requests over HTTPS only; use https:// in the URL",
+                )
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def create_app(
@@ -79,19 +107,8 @@ def create_app(
     app.state.planfeed = state
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def require_https(request: Request, call_next: Callable[..., Any]) -> Response:
-        if (
-            settings.require_https
-            and request.url.path not in HTTPS_EXEMPT_PATHS
-            and _request_scheme(request, state) != "https"
-        ):
-            return error_response(
-                403,
-                "https_required",
-                "this server accepts API requests over HTTPS only; use https:// in the URL",
-            )
-        return await call_next(request)
+    if settings.require_https:
+        app.add_middleware(RequireHttps, state=state)
 
     app.include_router(system.router)
     app.include_router(batch.router)

@@ -88,8 +88,11 @@ def _process(
     result = parse_batch(BatchKind(job.kind), body, content_type, max_rows=max_rows)
     del body, found
     with Session(writer(engine)) as session, session.begin():
-        if defer_checkpoint:  # this connection only; NullPool closes it after the job
-            session.connection().exec_driver_sql("PRAGMA wal_autocheckpoint=0")
+        if defer_checkpoint:
+            # This connection only: detached from the pool, it is closed after the job.
+            connection = session.connection()
+            connection.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
+            connection.detach()
         principal = _principal(session, job)
         bind_scope(session, principal.scope)
         items = validate(session, principal, result)  # also when the file already has errors
