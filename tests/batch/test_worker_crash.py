@@ -133,3 +133,40 @@ def test_a_rescued_job_cannot_be_finished_by_its_old_worker(db, make_tenant):
         assert not queue.finish_guard(session, claimed.id, "slow-worker", {"state": "applied"})
     assert not queue.heartbeat(db.engine, claimed.id, "slow-worker")
     assert queue.heartbeat(db.engine, claimed.id, "fresh-worker")
+
+
+def test_finish_time_is_taken_after_the_work(db, make_tenant, monkeypatch):
+    """The job's finish time comes after its rows were applied, not when the guard ran."""
+    import datetime as dt
+
+    from planfeed.jobs import worker as worker_module
+
+    tenant = make_tenant("acme")
+    user = tenant.user("root", Role.SUPER_ADMIN)
+    seed_items(tenant, 3)
+    principal = Principal(
+        tenant.organisation_id, "acme", Environment.LIVE, user.id, "root", "SuperAdmin", "api_key"
+    )
+    body = (
+        b"External ID,Status,Current Metric Value,As Of Date\n"
+        b"K0,On Track,,2025-01-01\nK1,Achieved,,2025-01-01\nK2,Off Track,,2025-01-01\n"
+    )
+    with tenant.session() as session, session.begin():
+        queue.enqueue(
+            session, principal, kind="progress", filename="x.csv", body=body, content_type=None
+        )
+    slow_apply = worker_module.apply
+
+    def apply_slowly(*args, **kwargs):
+        time.sleep(0.4)
+        return slow_apply(*args, **kwargs)
+
+    monkeypatch.setattr(worker_module, "apply", apply_slowly)
+    claimed = queue.claim(db.engine, "timing-worker")
+    assert claimed is not None
+    assert worker_module.process(db.engine, claimed, "timing-worker", 1000) == "applied"
+    with db.engine.connect() as connection:
+        started, finished = connection.execute(
+            select(Job.started_at, Job.finished_at).where(Job.id == claimed.id)
+        ).one()
+    assert finished - started >= dt.timedelta(seconds=0.4)

@@ -207,6 +207,12 @@ def finish_guard(session: Session, job_id: str, worker_id: str, values: dict[str
     return result.rowcount == 1
 
 
+def stamp_finished(session: Session, job_id: str) -> None:
+    """Set the finish time again once the job's work is done, in the job's transaction: the
+    guard, which ran first, could only give the time the work began."""
+    session.execute(update(Job.__table__).where(Job.id == job_id).values(finished_at=utcnow()))
+
+
 def retry_later(engine: Engine, job: ClaimedJob, worker_id: str, error: str) -> None:
     """A server-side failure: back off exponentially, or fail after the last attempt."""
     now = utcnow()
