@@ -304,6 +304,39 @@ def test_several_rows_for_one_item_in_a_file(client, acme, worker):
     assert history_count(acme, MetricUpdate) == 0  # progress rows are the metric history
 
 
+def test_values_and_comments_are_stored_exactly(client, acme, worker):
+    """Numbers keep every bit and comments every character, whatever the bulk path."""
+    body = (
+        'EXT-1.1,On Track,0.30000000000000004,2025-02-01,"say ""hi"", \\ ünïcode ✓\nline 2"\n'
+        "EXT-1.10,On Track,123456789.12345679,2025-02-01,\n"
+        "EXT-1.2,On Track,1e-07,2025-02-01,\n"
+    ).encode()
+    submit(client, acme.live_key, body)
+    assert worker.run_once()
+    first = item(acme, "EXT-1.1")
+    assert first.current_value == 0.30000000000000004
+    assert first.last_update_comment == 'say "hi", \\ ünïcode ✓\nline 2'
+    assert item(acme, "EXT-1.10").current_value == 123456789.12345679
+    assert item(acme, "EXT-1.2").current_value is None  # no metric: the value is history only
+    with acme.session() as session:
+        stored = set(session.scalars(select(ProgressUpdate.value)))
+    assert stored == {0.30000000000000004, 123456789.12345679, 1e-07}
+
+
+def test_several_rows_for_one_item_in_a_metric_file(client, acme, worker):
+    """As for progress: the latest As Of Date wins, the later row on a tie."""
+    body = (
+        b"EXT-1.1,5,2025-02-01\nEXT-1.1,9,2025-01-01\n"
+        b"EXT-1.10,3,2025-04-01\nEXT-1.10,4,2025-04-01\n"
+    )
+    submit(client, acme.live_key, body, endpoint="metricupdates")
+    assert worker.run_once()
+    first, second = item(acme, "EXT-1.1"), item(acme, "EXT-1.10")
+    assert (first.current_value, first.last_metric_on) == (5, dt.date(2025, 2, 1))
+    assert (second.current_value, second.last_metric_on) == (4, dt.date(2025, 4, 1))
+    assert history_count(acme, MetricUpdate) == 4
+
+
 def test_metric_history_joins_progress_and_metric_files(client, acme, worker):
     submit(client, acme.live_key, b"EXT-1.1,On Track,5,2025-01-01\nEXT-1,On Track,,2025-01-15\n")
     assert worker.run_once()

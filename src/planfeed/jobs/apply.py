@@ -5,11 +5,12 @@ Hot path, sized for 100,000-row files (see bench/bench_batch.py and docs/perform
 - items are looked up with one Core statement for the whole file (a scan of the scope's items
   for a file naming many of them, else a JSON array parameter on SQLite, an array on
   PostgreSQL), limited to the caller's scope by ``scope_criteria``;
-- history rows are bulk-loaded with the driver (COPY on PostgreSQL, ``executemany`` of ready
-  tuples on SQLite), skipping SQLAlchemy's per-row parameter processing;
-- the per-item summary (latest row by As Of Date, then file order, and the row count) is made in
-  Python from the rows already in memory, and every touched item is updated by one
-  UPDATE … FROM that summary, sent as a few parameters (``db.values.rows_of``);
+- history rows are bulk-loaded in one operation (COPY on PostgreSQL, one ``INSERT … SELECT``
+  from a JSON array on SQLite), skipping SQLAlchemy's per-row parameter processing;
+- the per-item summary (latest row by As Of Date, then file order, and the row count) comes
+  from the same rows (made in Python and sent as arrays on PostgreSQL; an upsert of the same
+  JSON array into a temporary table on SQLite), and every touched item is updated by one
+  UPDATE … FROM that summary;
 - a progress row with a value is also the item's metric history (``plans.history``): it is
   not copied into ``metric_updates``.
 
@@ -27,11 +28,8 @@ from typing import Any
 import orjson
 from sqlalchemy import (
     Connection,
-    Date,
-    Float,
     Integer,
     Table,
-    Text,
     and_,
     case,
     column,
@@ -184,12 +182,11 @@ def apply(
             )
             for row in result.rows
         ]
-        _bulk_insert(
+        latest = _record_history(
             connection, table, common, ("item_id", "status", "value", "as_of", "comment"), history
         )
-        summary = _latest_per_item((entry[0], entry[3], entry[1:]) for entry in history)
         del history
-        _update_items_from_progress(connection, scope, summary, principal.user_id, now)
+        _update_items_from_progress(connection, scope, latest, principal.user_id, now)
     else:
         table = MetricUpdate.__table__
         as_of = _driver_values(connection, table.c.as_of)
@@ -198,10 +195,9 @@ def apply(
             for row in result.rows
             if row.metric_value is not None
         ]
-        _bulk_insert(connection, table, common, ("item_id", "value", "as_of"), history)
-        summary = _latest_per_item((entry[0], entry[2], entry[1:]) for entry in history)
+        latest = _record_history(connection, table, common, ("item_id", "value", "as_of"), history)
         del history
-        _update_items_from_metrics(connection, scope, summary, now)
+        _update_items_from_metrics(connection, scope, latest, now)
     return len(result.rows)
 
 
@@ -255,25 +251,41 @@ def _driver_values(connection: Connection, column: Any) -> Callable[[Any], Any]:
     return convert
 
 
-def _bulk_insert(
+def _record_history(
     connection: Connection,
     table: Table,
     constants: dict[str, Any],
     columns: Sequence[str],
     rows: list[tuple[Any, ...]],
-) -> None:
-    """Insert ``constants`` + each of ``rows`` (driver-ready values, see :func:`_driver_values`)
-    as one bulk operation: COPY on PostgreSQL, one INSERT … SELECT from a JSON array on SQLite,
-    one executemany elsewhere."""
-    if not rows:
-        return
+) -> Any:
+    """Insert ``constants`` + each of ``rows`` (driver-ready values, see :func:`_driver_values`;
+    ``columns`` start with ``item_id`` and include ``as_of``) as one bulk operation, and return
+    the per-item summary to move the items by: a table of ``item_id``, ``rows`` (the item's row
+    count in the file) and the other ``columns`` of its winning row, the one with the latest As
+    Of Date, the later row of the file on a tie.
+
+    - SQLite: one JSON array of the rows serves both steps. The rows go in with one
+      ``INSERT … SELECT`` from ``json_each`` (binding 100,000 rows × 11 values one by one would
+      cost more than the insert itself), and the summary is an upsert of the same rows, in file
+      order, into a temporary table keyed by item id.
+    - PostgreSQL: COPY; the summary is made in Python and sent as arrays (``unnest``).
+    - Elsewhere: one executemany; the summary as on PostgreSQL, as a VALUES list.
+    """
     dialect = connection.dialect
     names = (*constants, *columns)
     fixed = tuple(_driver_values(connection, table.c[name])(v) for name, v in constants.items())
+    summary_columns = (
+        ("item_id", Integer()),
+        ("rows", Integer()),
+        *((name, table.c[name].type) for name in columns[1:]),
+    )
     if dialect.name == "sqlite":
-        _sqlite_json_insert(connection, table, names, fixed, len(columns), rows)
-        return
-    if dialect.name == "postgresql":
+        # Floats survive the trip exactly: orjson writes the shortest form that reads back as
+        # the same double, and non-finite values never get here (the parser refuses them).
+        document = orjson.dumps(rows).decode()
+        _sqlite_insert_from_json(connection, table, names, fixed, len(columns), document)
+        return _sqlite_summary_from_json(connection, summary_columns, document)
+    if rows and dialect.name == "postgresql":
         quote = dialect.identifier_preparer.quote
         statement = f"COPY {quote(table.name)} ({', '.join(quote(n) for n in names)}) FROM STDIN"
         driver = connection.connection.driver_connection
@@ -281,47 +293,87 @@ def _bulk_insert(
         with driver.cursor() as cursor, cursor.copy(statement) as copy:
             for row in rows:
                 copy.write_row(fixed + row)
-        return
-    compiled = insert(table).compile(dialect=dialect, column_keys=list(names))
+    elif rows:
+        _executemany_insert(connection, table, names, [fixed + row for row in rows])
+    as_of = columns.index("as_of")
+    summary = _latest_per_item((row[0], row[as_of], row[1:]) for row in rows)
+    return rows_of("latest", summary_columns, summary, dialect.name)
+
+
+def _executemany_insert(
+    connection: Connection, table: Table, names: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """One executemany of ready rows (in ``names`` order), in the dialect's paramstyle."""
+    compiled = insert(table).compile(dialect=connection.dialect, column_keys=list(names))
     if compiled.positiontup is None:  # a named paramstyle
-        keyed = [dict(zip(names, fixed + row, strict=True)) for row in rows]
+        keyed = [dict(zip(names, row, strict=True)) for row in rows]
         connection.exec_driver_sql(compiled.string, keyed)  # type: ignore[arg-type]
         return
     order = [names.index(name) for name in compiled.positiontup]
-    if order == list(range(len(names))):
-        connection.exec_driver_sql(compiled.string, [fixed + row for row in rows])  # type: ignore[arg-type]
-    else:
-        connection.exec_driver_sql(
-            compiled.string,
-            [tuple((fixed + row)[i] for i in order) for row in rows],  # type: ignore[arg-type]
-        )
+    if order != list(range(len(names))):
+        rows = [tuple(row[i] for i in order) for row in rows]
+    connection.exec_driver_sql(compiled.string, rows)  # type: ignore[arg-type]
 
 
-def _sqlite_json_insert(
+def _json_cells(first: int, count: int) -> str:
+    """Cells ``first`` to ``first + count - 1`` of a ``json_each`` row that is itself an
+    array."""
+    return ", ".join(f"json_extract(value, '$[{index}]')" for index in range(first, first + count))
+
+
+def _sqlite_insert_from_json(
     connection: Connection,
     table: Table,
     names: Sequence[str],
     fixed: tuple[Any, ...],
     varying: int,
-    rows: list[tuple[Any, ...]],
+    document: str,
 ) -> None:
-    """SQLite: every row in one statement, ``INSERT … SELECT`` from ``json_each`` of one JSON
-    array of rows, the constants bound once.
-
-    Binding 100,000 rows × 11 values one by one (``executemany``) costs more than the insert
-    itself; one orjson array and SQLite's JSON reader cost about 40 % less in all (see
-    docs/performance.md). JSON keeps every value the driver would bind: integers, ISO date
-    strings, text, and floats (written by orjson in shortest round-trip form and read back
-    exactly; non-finite values never get here, the parser refuses them)."""
+    """``INSERT … SELECT`` of every row of ``document`` (a JSON array of arrays, the last
+    ``varying`` columns of ``names``), with the constants ``fixed`` bound once."""
     quote = connection.dialect.identifier_preparer.quote
-    picked = ", ".join(f"json_extract(value, '$[{index}]')" for index in range(varying))
     constants = ", ".join("?" for _ in fixed)
     # Identifiers come from the table's definition; every value is bound.
     statement = (
         f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in names)}) "  # noqa: S608
-        f"SELECT {constants}, {picked} FROM json_each(?)"
+        f"SELECT {constants}, {_json_cells(0, varying)} FROM json_each(?)"
     )
-    connection.exec_driver_sql(statement, (*fixed, orjson.dumps(rows).decode()))
+    connection.exec_driver_sql(statement, (*fixed, document))
+
+
+SUMMARY_TABLE = "planfeed_job_latest"
+
+
+def _sqlite_summary_from_json(
+    connection: Connection, columns: Sequence[tuple[str, Any]], document: str
+) -> Any:
+    """SQLite: the per-item summary of ``document``'s rows (``item_id`` first, then the
+    ``columns`` after ``rows``), as a temporary table keyed by item id.
+
+    Each row is upserted in file order: the first row of an item is inserted, a later one
+    counts and replaces the values unless its As Of Date is earlier (every ``SET`` reads the
+    values from before the row). A table with a key keeps the UPDATE … FROM that follows
+    index-driven: the JSON table itself has no index, and without table statistics SQLite may
+    scan the items and re-read the whole JSON for each of them."""
+    (key, _), (count, _), *values = columns
+    value_names = [name for name, _ in values]
+    connection.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{SUMMARY_TABLE}")
+    connection.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE {SUMMARY_TABLE} "
+        f"({key} INTEGER PRIMARY KEY, {count} INTEGER, {', '.join(value_names)})"
+    )
+    later = "excluded.as_of >= as_of"
+    replaced = ", ".join(
+        f"{name} = CASE WHEN {later} THEN excluded.{name} ELSE {name} END" for name in value_names
+    )
+    connection.exec_driver_sql(
+        f"INSERT INTO {SUMMARY_TABLE} ({key}, {count}, {', '.join(value_names)}) "  # noqa: S608
+        f"SELECT {_json_cells(0, 1)}, 1, {_json_cells(1, len(value_names))} "
+        "FROM json_each(?) WHERE true "
+        f"ON CONFLICT ({key}) DO UPDATE SET {count} = {count} + 1, {replaced}",
+        (document,),
+    )
+    return named_table(SUMMARY_TABLE, *(column(name, kind) for name, kind in columns))
 
 
 def _latest_per_item(
@@ -329,8 +381,7 @@ def _latest_per_item(
 ) -> list[tuple[Any, ...]]:
     """Per item of the file: ``(item_id, rows, *winning values)``, where the winning row is the
     one with the latest As Of Date, the later row of the file on a tie. ``entries`` are
-    ``(item_id, as_of, values)`` in file order; ``as_of`` values compare as dates do (dates, or
-    ISO strings on SQLite)."""
+    ``(item_id, as_of, values)`` in file order; ``as_of`` values compare as dates do."""
     latest: dict[int, list[Any]] = {}
     for item_id, as_of, values in entries:
         known = latest.get(item_id)
@@ -343,55 +394,17 @@ def _latest_per_item(
     return [(item_id, rows, *values) for item_id, (rows, _, values) in latest.items()]
 
 
-SUMMARY_TABLE = "planfeed_job_latest"
-
-
-def _summary_source(
-    connection: Connection, columns: Sequence[tuple[str, Any]], summary: list[tuple[Any, ...]]
-) -> Any:
-    """The per-item summary as something to UPDATE … FROM, joined on ``item_id``.
-
-    PostgreSQL takes it as arrays (``unnest``) and plans one primary-key probe per summary row.
-    SQLite gets it into a temporary table keyed by item id (one INSERT … SELECT from a JSON
-    parameter): the JSON table itself has no index, and without table statistics SQLite may
-    scan the items and re-read the whole JSON for each of them."""
-    dialect = connection.dialect.name
-    if dialect != "sqlite":
-        return rows_of("latest", columns, summary, dialect)
-    (key, _), *others = columns
-    connection.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{SUMMARY_TABLE}")
-    connection.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE {SUMMARY_TABLE} "
-        f"({key} INTEGER PRIMARY KEY, {', '.join(name for name, _ in others)})"
-    )
-    target = named_table(SUMMARY_TABLE, *(column(name, kind) for name, kind in columns))
-    source = rows_of("latest", columns, summary, dialect)
-    connection.execute(insert(target).from_select([name for name, _ in columns], select(source)))
-    return target
-
-
 def _update_items_from_progress(
     connection: Connection,
     scope: Scope,
-    summary: list[tuple[Any, ...]],
+    latest: Any,
     user_id: int | None,
     now: Any,
 ) -> None:
-    """Move every item of a progress file to its latest row, unless the item already has a
-    later update: then only its update count grows (the row keeps its place in the history)."""
+    """Move every item of a progress file to its latest row (``latest``, from
+    :func:`_record_history`), unless the item already has a later update: then only its update
+    count grows (the row keeps its place in the history)."""
     items = PlanItem.__table__
-    latest = _summary_source(
-        connection,
-        (
-            ("item_id", Integer()),
-            ("rows", Integer()),
-            ("status", Integer()),
-            ("value", Float()),
-            ("as_of", Date()),
-            ("comment", Text()),
-        ),
-        summary,
-    )
     newer = or_(items.c.last_update_on.is_(None), latest.c.as_of >= items.c.last_update_on)
 
     def if_newer(new: Any, old: Any) -> Any:
@@ -422,17 +435,10 @@ def _update_items_from_progress(
     )
 
 
-def _update_items_from_metrics(
-    connection: Connection, scope: Scope, summary: list[tuple[Any, ...]], now: Any
-) -> None:
-    """Set each item's current value from its latest row of a metric file, unless the item
-    already has a later metric value."""
+def _update_items_from_metrics(connection: Connection, scope: Scope, latest: Any, now: Any) -> None:
+    """Set each item's current value from its latest row of a metric file (``latest``, from
+    :func:`_record_history`), unless the item already has a later metric value."""
     items = PlanItem.__table__
-    latest = _summary_source(
-        connection,
-        (("item_id", Integer()), ("rows", Integer()), ("value", Float()), ("as_of", Date())),
-        summary,
-    )
     connection.execute(
         update(items)
         .where(
