@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, event
+from sqlalchemy import Integer, String, and_, bindparam, event
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import UnaryExpression
 
 from planfeed.db.base import Environment, TenantScoped
 
@@ -96,6 +98,23 @@ def scope_criteria(table: Any, scope: Scope) -> Any:
         table.c.organisation_id == scope.organisation_id,
         table.c.environment == scope.environment.value,
     )
+
+
+def scope_criteria_by_key(table: Any, scope: Scope, dialect_name: str) -> Any:
+    """:func:`scope_criteria` for a bulk statement that reaches its rows by primary key, such
+    as an UPDATE … FROM a JSON table of item ids.
+
+    On SQLite each scope column is wrapped in a unary ``+`` (the same value), so the planner
+    cannot drive the statement by the scope's index. With a JSON table to join, which has no
+    index, and without table statistics, it may otherwise walk the scope's rows and re-read the
+    whole JSON for each: quadratic in the file's size. Elsewhere it is :func:`scope_criteria`.
+    """
+    if dialect_name != "sqlite":
+        return scope_criteria(table, scope)
+    same = operators.custom_op("+")
+    organisation = UnaryExpression(table.c.organisation_id, operator=same, type_=Integer())
+    environment = UnaryExpression(table.c.environment, operator=same, type_=String())
+    return and_(organisation == scope.organisation_id, environment == scope.environment.value)
 
 
 def scope_criteria_parameters(table: Any) -> Any:

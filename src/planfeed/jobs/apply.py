@@ -29,15 +29,19 @@ import orjson
 from sqlalchemy import (
     Connection,
     Integer,
+    String,
     Table,
     and_,
+    bindparam,
     case,
     column,
     func,
     insert,
     literal,
+    literal_column,
     or_,
     select,
+    type_coerce,
     update,
 )
 from sqlalchemy import table as named_table
@@ -46,7 +50,7 @@ from sqlalchemy.orm import Session
 from planfeed.auth.permissions import editable_plan_ids
 from planfeed.auth.principal import Principal
 from planfeed.db.base import utcnow
-from planfeed.db.scope import Scope, scope_criteria
+from planfeed.db.scope import Scope, scope_criteria, scope_criteria_by_key
 from planfeed.db.values import one_of, rows_of
 from planfeed.ingest import BatchKind, ItemFacts, ParseResult, RowError, check_against_items
 from planfeed.plans.models import MetricUpdate, PlanItem, ProgressUpdate, UpdateSource
@@ -284,6 +288,8 @@ def _record_history(
         # the same double, and non-finite values never get here (the parser refuses them).
         document = orjson.dumps(rows).decode()
         _sqlite_insert_from_json(connection, table, names, fixed, len(columns), document)
+        if len({row[0] for row in rows}) == len(rows):  # each item once: the rows are the summary
+            return _sqlite_rows_from_json(summary_columns, document)
         return _sqlite_summary_from_json(connection, summary_columns, document)
     if rows and dialect.name == "postgresql":
         quote = dialect.identifier_preparer.quote
@@ -339,6 +345,22 @@ def _sqlite_insert_from_json(
         f"SELECT {constants}, {_json_cells(0, varying)} FROM json_each(?)"
     )
     connection.exec_driver_sql(statement, (*fixed, document))
+
+
+def _sqlite_rows_from_json(columns: Sequence[tuple[str, Any]], document: str) -> Any:
+    """SQLite: ``document``'s rows as the summary of a file naming each item once (``rows`` is
+    1), read straight from ``json_each``; the update that joins it reaches each item by its
+    key (see :func:`planfeed.db.scope.scope_criteria_by_key`)."""
+    each = func.json_each(bindparam(None, document, type_=String)).table_valued("value")
+    (key, key_type), (count, count_type), *values = columns
+    return select(
+        type_coerce(func.json_extract(each.c.value, "$[0]"), key_type).label(key),
+        literal_column("1", count_type).label(count),
+        *(
+            type_coerce(func.json_extract(each.c.value, f"$[{index}]"), kind).label(name)
+            for index, (name, kind) in enumerate(values, start=1)
+        ),
+    ).subquery("latest")
 
 
 SUMMARY_TABLE = "planfeed_job_latest"
@@ -412,7 +434,10 @@ def _update_items_from_progress(
 
     connection.execute(
         update(items)
-        .where(items.c.id == latest.c.item_id, scope_criteria(items, scope))
+        .where(
+            items.c.id == latest.c.item_id,
+            scope_criteria_by_key(items, scope, connection.dialect.name),
+        )
         .values(
             status=if_newer(latest.c.status, items.c.status),
             current_value=case(
@@ -443,7 +468,7 @@ def _update_items_from_metrics(connection: Connection, scope: Scope, latest: Any
         update(items)
         .where(
             items.c.id == latest.c.item_id,
-            scope_criteria(items, scope),
+            scope_criteria_by_key(items, scope, connection.dialect.name),
             or_(items.c.last_metric_on.is_(None), latest.c.as_of >= items.c.last_metric_on),
         )
         .values(current_value=latest.c.value, last_metric_on=latest.c.as_of, updated_at=now)
