@@ -3,7 +3,7 @@
 import datetime as dt
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from planfeed.accounts.models import Role, Team, User
 from planfeed.db.base import Environment
@@ -304,13 +304,19 @@ def test_several_rows_for_one_item_in_a_file(client, acme, worker):
     assert history_count(acme, MetricUpdate) == 0  # progress rows are the metric history
 
 
-def test_values_and_comments_are_stored_exactly(client, acme, worker):
-    """Numbers keep every bit and comments every character, whatever the bulk path."""
+@pytest.mark.parametrize("repeated", [False, True], ids=["each-item-once", "item-repeated"])
+def test_values_and_comments_are_stored_exactly(client, acme, worker, repeated):
+    """Numbers keep every bit and comments every character, whatever the bulk path (on SQLite a
+    file naming an item twice takes another one)."""
+    earlier = b"EXT-1.1,Off Track,1,2025-01-01,older\n" if repeated else b""
     body = (
-        'EXT-1.1,On Track,0.30000000000000004,2025-02-01,"say ""hi"", \\ ünïcode ✓\nline 2"\n'
-        "EXT-1.10,On Track,123456789.12345679,2025-02-01,\n"
-        "EXT-1.2,On Track,1e-07,2025-02-01,\n"
-    ).encode()
+        earlier
+        + (
+            'EXT-1.1,On Track,0.30000000000000004,2025-02-01,"say ""hi"", \\ ünïcode ✓\nline 2"\n'
+            "EXT-1.10,On Track,123456789.12345679,2025-02-01,\n"
+            "EXT-1.2,On Track,1e-07,2025-02-01,\n"
+        ).encode()
+    )
     submit(client, acme.live_key, body)
     assert worker.run_once()
     first = item(acme, "EXT-1.1")
@@ -320,7 +326,43 @@ def test_values_and_comments_are_stored_exactly(client, acme, worker):
     assert item(acme, "EXT-1.2").current_value is None  # no metric: the value is history only
     with acme.session() as session:
         stored = set(session.scalars(select(ProgressUpdate.value)))
-    assert stored == {0.30000000000000004, 123456789.12345679, 1e-07}
+    assert stored == {0.30000000000000004, 123456789.12345679, 1e-07} | (
+        {1.0} if repeated else set()
+    )
+
+
+@pytest.mark.parametrize("repeated", [False, True], ids=["each-item-once", "item-repeated"])
+def test_sqlite_item_update_never_scans_the_items(client, acme, worker, db, repeated):
+    """On SQLite the bulk update reaches each item by key, or by the scope's index from the
+    temporary summary: a scan of every tenant's items would make a small file slow."""
+    if db.backend != "sqlite":
+        pytest.skip("SQLite's query plan")
+    updates = []
+
+    def capture(connection, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("UPDATE PLAN_ITEMS"):
+            updates.append((statement, parameters))
+
+    body = b"EXT-1.1,On Track,5,2025-02-01\n" + (b"EXT-1.1,On Track,6,2025-01-01\n" * repeated)
+    submit(client, acme.live_key, body)
+    event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        assert worker.run_once()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", capture)
+    assert item(acme, "EXT-1.1").current_value == 5
+    assert len(updates) == 1
+    with db.engine.connect() as connection:
+        if repeated:  # the summary table lives as long as the job: make one to plan against
+            connection.exec_driver_sql(
+                "CREATE TEMPORARY TABLE planfeed_job_latest "
+                "(item_id INTEGER PRIMARY KEY, rows INTEGER, status, value, as_of, comment)"
+            )
+        statement, parameters = updates[0]
+        plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all()
+    details = [row[-1] for row in plan]
+    assert not any(detail.startswith("SCAN plan_items") for detail in details), details
+    assert any("plan_items" in detail for detail in details), details
 
 
 def test_several_rows_for_one_item_in_a_metric_file(client, acme, worker):

@@ -69,6 +69,27 @@ class FoundItems:
     facts: dict[str, ItemFacts]
 
 
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """The per-item summary of a file's history rows, to update the items from.
+
+    ``rows`` has ``item_id``, ``rows`` (the item's row count in the file) and the winning row's
+    other columns. ``by_key``: the update should scan ``rows`` and reach each item by primary
+    key (see :func:`planfeed.db.scope.scope_criteria_by_key`); otherwise ``rows`` is keyed
+    by item id and the plain scope condition lets the planner choose. ``temporary``: ``rows``
+    is a temporary table, dropped after the update so it never outlives the job on a pooled
+    connection."""
+
+    rows: Any
+    by_key: bool = False
+    temporary: bool = False
+
+    def in_scope(self, items: Table, scope: Scope, dialect_name: str) -> Any:
+        if self.by_key:
+            return scope_criteria_by_key(items, scope, dialect_name)
+        return scope_criteria(items, scope)
+
+
 _FACTS = {
     (has_metric, writable): ItemFacts(has_metric=has_metric, writable=writable)
     for has_metric in (False, True)
@@ -193,6 +214,7 @@ def apply(
         )
         del history
         _update_items_from_progress(connection, scope, latest, principal.user_id, now)
+        _discard(connection, latest)
     else:
         table = MetricUpdate.__table__
         as_of = _driver_values(connection, table.c.as_of)
@@ -204,6 +226,7 @@ def apply(
         latest = _record_history(connection, table, common, ("item_id", "value", "as_of"), history)
         del history
         _update_items_from_metrics(connection, scope, latest, now)
+        _discard(connection, latest)
     return len(result.rows)
 
 
@@ -263,7 +286,7 @@ def _record_history(
     constants: dict[str, Any],
     columns: Sequence[str],
     rows: list[tuple[Any, ...]],
-) -> Any:
+) -> Summary:
     """Insert ``constants`` + each of ``rows`` (driver-ready values, see :func:`_driver_values`;
     ``columns`` start with ``item_id`` and include ``as_of``) as one bulk operation, and return
     the per-item summary to move the items by: a table of ``item_id``, ``rows`` (the item's row
@@ -291,8 +314,10 @@ def _record_history(
         document = orjson.dumps(rows).decode()
         _sqlite_insert_from_json(connection, table, names, fixed, len(columns), document)
         if len({row[0] for row in rows}) == len(rows):  # each item once: the rows are the summary
-            return _sqlite_rows_from_json(summary_columns, document)
-        return _sqlite_summary_from_json(connection, summary_columns, document)
+            return Summary(_sqlite_rows_from_json(summary_columns, document), by_key=True)
+        return Summary(
+            _sqlite_summary_from_json(connection, summary_columns, document), temporary=True
+        )
     if rows and dialect.name == "postgresql":
         quote = dialect.identifier_preparer.quote
         statement = f"COPY {quote(table.name)} ({', '.join(quote(n) for n in names)}) FROM STDIN"
@@ -305,7 +330,7 @@ def _record_history(
         _executemany_insert(connection, table, names, [fixed + row for row in rows])
     as_of = columns.index("as_of")
     summary = _latest_per_item((row[0], row[as_of], row[1:]) for row in rows)
-    return rows_of("latest", summary_columns, summary, dialect.name)
+    return Summary(rows_of("latest", summary_columns, summary, dialect.name))
 
 
 def _executemany_insert(
@@ -418,17 +443,24 @@ def _latest_per_item(
     return [(item_id, rows, *values) for item_id, (rows, _, values) in latest.items()]
 
 
+def _discard(connection: Connection, summary: Summary) -> None:
+    """Drop a temporary summary table once the items are updated from it."""
+    if summary.temporary:
+        connection.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{SUMMARY_TABLE}")
+
+
 def _update_items_from_progress(
     connection: Connection,
     scope: Scope,
-    latest: Any,
+    summary: Summary,
     user_id: int | None,
     now: Any,
 ) -> None:
-    """Move every item of a progress file to its latest row (``latest``, from
+    """Move every item of a progress file to its latest row (``summary``, from
     :func:`_record_history`), unless the item already has a later update: then only its update
     count grows (the row keeps its place in the history)."""
     items = PlanItem.__table__
+    latest = summary.rows
     newer = or_(items.c.last_update_on.is_(None), latest.c.as_of >= items.c.last_update_on)
 
     def if_newer(new: Any, old: Any) -> Any:
@@ -438,7 +470,7 @@ def _update_items_from_progress(
         update(items)
         .where(
             items.c.id == latest.c.item_id,
-            scope_criteria_by_key(items, scope, connection.dialect.name),
+            summary.in_scope(items, scope, connection.dialect.name),
         )
         .values(
             status=if_newer(latest.c.status, items.c.status),
@@ -462,15 +494,18 @@ def _update_items_from_progress(
     )
 
 
-def _update_items_from_metrics(connection: Connection, scope: Scope, latest: Any, now: Any) -> None:
-    """Set each item's current value from its latest row of a metric file (``latest``, from
+def _update_items_from_metrics(
+    connection: Connection, scope: Scope, summary: Summary, now: Any
+) -> None:
+    """Set each item's current value from its latest row of a metric file (``summary``, from
     :func:`_record_history`), unless the item already has a later metric value."""
     items = PlanItem.__table__
+    latest = summary.rows
     connection.execute(
         update(items)
         .where(
             items.c.id == latest.c.item_id,
-            scope_criteria_by_key(items, scope, connection.dialect.name),
+            summary.in_scope(items, scope, connection.dialect.name),
             or_(items.c.last_metric_on.is_(None), latest.c.as_of >= items.c.last_metric_on),
         )
         .values(current_value=latest.c.value, last_metric_on=latest.c.as_of, updated_at=now)
