@@ -217,3 +217,11 @@ def test_never_raises_on_arbitrary_bytes(body, kind, content_type):
 def test_never_raises_on_csv_like_text(rows):
     body = "\n".join(",".join(cells) for cells in rows).encode()
     parse_batch(P, body)
+
+
+def test_a_nul_character_in_a_comment_is_refused():
+    """SQLite's JSON reader would cut a comment at a NUL, and PostgreSQL refuses it: say so."""
+    body = HEADER + "A1,On Track,,2025-01-31,fine\n" * 1000 + "A2,On Track,,2025-01-31,a\x00b\n"
+    error = only_error(parse(P, body))
+    assert (error.row, error.column, error.value) == (1002, "Comment", "a\\0b")
+    assert "NUL" in error.message

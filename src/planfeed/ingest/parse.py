@@ -504,6 +504,13 @@ class _RowValidator:
                 comment,
                 f"the comment has {len(comment)} characters; at most {MAX_COMMENT}",
             )
+        elif comment is not None and "\x00" in comment:
+            self.error(
+                row,
+                COMMENT,
+                comment.replace("\x00", "\\0"),
+                "the comment contains a NUL character (\\0), which cannot be stored; remove it",
+            )
         if len(errors) == errors_before and as_of is not None:
             self.result.rows.append(
                 ParsedRow(row, external_id, status, metric_value, as_of, comment)
