@@ -48,8 +48,11 @@ def make_engine(url: str, *, pool_size: int = 5, **kwargs: Any) -> Engine:
         # Pooled: opening a connection and running the PRAGMAs below costs about a millisecond,
         # more than a small request's queries. No overflow limit, so a burst of requests never
         # waits for a connection; connections beyond ``pool_size`` are closed when returned.
-        if "poolclass" not in kwargs:
-            kwargs.update(poolclass=QueuePool, pool_size=pool_size, max_overflow=-1)
+        in_memory = not parsed.database or parsed.database == ":memory:"
+        if "poolclass" not in kwargs and not in_memory:  # memory: SQLAlchemy's one-per-thread
+            kwargs.setdefault("poolclass", QueuePool)
+            kwargs.setdefault("pool_size", pool_size)
+            kwargs.setdefault("max_overflow", -1)
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30}

@@ -7,7 +7,6 @@ machine that reaches the database. A heartbeat thread keeps the claim alive whil
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import logging
 import os
@@ -31,6 +30,11 @@ from planfeed.jobs.apply import apply, validate
 from planfeed.jobs.models import Job, JobPayload, JobState
 
 log = logging.getLogger("planfeed.worker")
+
+
+# Memory is handed back after jobs that ran this long: large files. malloc_trim holds the
+# allocator's locks while it runs, which small jobs in a row need not pay for.
+TRIM_AFTER_SECONDS = 0.5
 
 
 class LostClaim(Exception):
@@ -131,10 +135,9 @@ def _process(
 def _malloc_trim() -> Any:
     """glibc's ``malloc_trim``, or ``None`` where the C library has none (musl, macOS)."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return getattr(ctypes.CDLL(None), "malloc_trim", None)
     except OSError:
         return None
-    return getattr(libc, "malloc_trim", None)
 
 
 def release_free_memory() -> None:
@@ -198,6 +201,7 @@ class Worker:
         job = self._safely(queue.claim, self.engine, self.worker_id)
         if job is None:
             return False
+        started = time.monotonic()
         beating = threading.Event()
         beat = threading.Thread(target=self._beat, args=(job.id, beating), daemon=True)
         beat.start()
@@ -214,7 +218,8 @@ class Worker:
         finally:
             beating.set()
             beat.join()
-            release_free_memory()
+            if time.monotonic() - started >= TRIM_AFTER_SECONDS:
+                release_free_memory()
         return True
 
     def _beat(self, job_id: str, done: threading.Event) -> None:
