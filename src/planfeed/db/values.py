@@ -60,18 +60,22 @@ def rows_of(
         ]
         return func.unnest(*arrays).table_valued(*names, name=name).render_derived()
     if dialect_name == "sqlite":
-        each = func.json_each(
-            bindparam(None, orjson.dumps([list(row) for row in rows]).decode(), type_=String)
-        ).table_valued("value")
-        return select(
-            *(
-                type_coerce(func.json_extract(each.c.value, f"$[{index}]"), column_type).label(
-                    column_name
-                )
-                for index, (column_name, column_type) in enumerate(columns)
-            )
-        ).subquery(name)
+        return json_rows(name, columns, orjson.dumps([list(row) for row in rows]).decode())
     return values(*(column(n, t) for n, t in columns), name=name).data([tuple(row) for row in rows])
+
+
+def json_rows(name: str, columns: Sequence[tuple[str, Any]], document: str) -> Any:
+    """SQLite: ``document``, a JSON array of arrays, as a table named ``name`` whose
+    ``columns`` ((name, type) pairs) are the arrays' cells in order (``json_each``)."""
+    each = func.json_each(bindparam(None, document, type_=String)).table_valued("value")
+    return select(
+        *(
+            type_coerce(func.json_extract(each.c.value, f"$[{index}]"), column_type).label(
+                column_name
+            )
+            for index, (column_name, column_type) in enumerate(columns)
+        )
+    ).subquery(name)
 
 
 def values_table(name: str, dialect_name: str) -> TableValuedAlias:

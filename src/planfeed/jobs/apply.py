@@ -29,10 +29,8 @@ import orjson
 from sqlalchemy import (
     Connection,
     Integer,
-    String,
     Table,
     and_,
-    bindparam,
     case,
     column,
     func,
@@ -41,7 +39,6 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
-    type_coerce,
     update,
 )
 from sqlalchemy import table as named_table
@@ -51,7 +48,7 @@ from planfeed.auth.permissions import editable_plan_ids
 from planfeed.auth.principal import Principal
 from planfeed.db.base import utcnow
 from planfeed.db.scope import Scope, scope_criteria, scope_criteria_by_key
-from planfeed.db.values import one_of, rows_of
+from planfeed.db.values import json_rows, one_of, rows_of
 from planfeed.ingest import BatchKind, ItemFacts, ParseResult, RowError, check_against_items
 from planfeed.plans.models import MetricUpdate, PlanItem, ProgressUpdate, UpdateSource
 
@@ -378,15 +375,10 @@ def _sqlite_rows_from_json(columns: Sequence[tuple[str, Any]], document: str) ->
     """SQLite: ``document``'s rows as the summary of a file naming each item once (``rows`` is
     1), read straight from ``json_each``; the update that joins it reaches each item by its
     key (see :func:`planfeed.db.scope.scope_criteria_by_key`)."""
-    each = func.json_each(bindparam(None, document, type_=String)).table_valued("value")
     (key, key_type), (count, count_type), *values = columns
+    rows = json_rows("history", [(key, key_type), *values], document)
     return select(
-        type_coerce(func.json_extract(each.c.value, "$[0]"), key_type).label(key),
-        literal_column("1", count_type).label(count),
-        *(
-            type_coerce(func.json_extract(each.c.value, f"$[{index}]"), kind).label(name)
-            for index, (name, kind) in enumerate(values, start=1)
-        ),
+        rows.c[key], literal_column("1", count_type).label(count), *(rows.c[n] for n, _ in values)
     ).subquery("latest")
 
 

@@ -208,8 +208,8 @@ def finish_guard(session: Session, job_id: str, worker_id: str, values: dict[str
 
 
 def stamp_finished(session: Session, job_id: str) -> None:
-    """Set the finish time again once the job's work is done, in the job's transaction: the
-    guard, which ran first, could only give the time the work began."""
+    """Set the finish time once the job's work is done, in the job's transaction (the guard,
+    which runs first, would give the time the work began)."""
     session.execute(update(Job.__table__).where(Job.id == job_id).values(finished_at=utcnow()))
 
 

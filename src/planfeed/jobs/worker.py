@@ -115,9 +115,8 @@ def _process(
             if not queue.finish_guard(session, job.id, worker_id, values):
                 raise LostClaim(job.id)
             return JobState.REJECTED.value
-        values = {
+        values = {  # the finish time is set after the work (queue.stamp_finished)
             "state": JobState.APPLIED.value,
-            "finished_at": utcnow(),
             "total_rows": result.total_rows,
             "applied_rows": len(result.rows),
             "errors": [],
