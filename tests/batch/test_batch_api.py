@@ -231,6 +231,23 @@ def test_dry_run_queues_nothing(client, acme, db):
         assert session.scalar(select(func.count()).select_from(Job)) == 0
 
 
+def test_a_comment_with_a_nul_character_is_rejected_whole(client, acme, worker):
+    """400 on a dry run naming row and column; a queued file is rejected and applies nothing.
+    (A NUL in the first 8 KiB makes the whole body count as binary; this one comes later.)"""
+    body = b"EXT-1,On Track,,2025-01-01,fine\n" * 400 + b"EXT-1.2,On Track,,2025-01-01,a\x00b\n"
+    dry = submit(client, acme.live_key, body, params={"dryRun": "true"})
+    assert dry.status_code == 400
+    (error,) = dry.json()["errors"]
+    assert (error["row"], error["column"], error["value"]) == (401, "Comment", "a\\0b")
+    assert "NUL character" in error["message"]
+    job_id = submit(client, acme.live_key, body).json()["jobId"]
+    assert worker.run_once()
+    status = client.get(f"/api/progressupdates/status/{job_id}", headers=auth(acme.live_key))
+    assert status.status_code == 400
+    assert "NUL character" in status.json()["errors"][0]["message"]
+    assert history_count(acme) == 0
+
+
 def test_idempotency_key(client, acme):
     headers = {**auth(acme.live_key), "Idempotency-Key": "retry-1"}
     first = client.post(
