@@ -34,6 +34,8 @@ from planfeed.db.base import Environment
 from planfeed.db.engine import make_sessionmaker
 from planfeed.db.scope import bind_scope
 from planfeed.plans.models import (
+    ITEM_PROGRESS,
+    ITEMS,
     Checklist,
     ChecklistEntry,
     MetricGoal,
@@ -43,6 +45,7 @@ from planfeed.plans.models import (
     PlanItemTag,
     PlanLevel,
     Tag,
+    insert_item_rows,
 )
 
 BENCH_SECRET = "bench-secret-" + "b" * 40
@@ -50,7 +53,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SEEDED_TABLES = (
     Plan.__table__,
     PlanLevel.__table__,
-    PlanItem.__table__,
+    ITEMS,
+    ITEM_PROGRESS,
     PlanItemAccess.__table__,
     MetricGoal.__table__,
     Tag.__table__,
@@ -364,7 +368,9 @@ def seed_plan(ctx: BenchContext, items: int, *, org_name: str = "benchorg") -> S
         external_ids.append(external_id)
         has_metric.append(metric)
         item_id += 1
-    _insert_rows(ctx.engine, PlanItem.__table__, rows)
+    with ctx.engine.begin() as connection:
+        for start in range(0, len(rows), 20_000):
+            insert_item_rows(connection, rows[start : start + 20_000])
     ids = [row["id"] for row in rows]
     access = [
         {

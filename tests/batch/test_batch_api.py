@@ -23,6 +23,7 @@ from planfeed.plans.models import (
     PlanLevel,
     ProgressUpdate,
     Tag,
+    insert_item_rows,
 )
 from planfeed.plans.sequence import parent_sequence, sequence_key
 
@@ -357,7 +358,7 @@ def test_sqlite_item_update_never_scans_the_items(client, acme, worker, db, repe
     updates = []
 
     def capture(connection, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("UPDATE PLAN_ITEMS"):
+        if statement.lstrip().upper().startswith("UPDATE PLAN_ITEM_PROGRESS"):
             updates.append((statement, parameters))
 
     body = b"EXT-1.1,On Track,5,2025-02-01\n" + (b"EXT-1.1,On Track,6,2025-01-01\n" * repeated)
@@ -373,13 +374,14 @@ def test_sqlite_item_update_never_scans_the_items(client, acme, worker, db, repe
         if repeated:  # the summary table lives as long as the job: make one to plan against
             connection.exec_driver_sql(
                 "CREATE TEMPORARY TABLE planfeed_job_latest "
-                "(item_id INTEGER PRIMARY KEY, rows INTEGER, status, value, as_of, comment)"
+                "(item_id INTEGER PRIMARY KEY, rows INTEGER, status, value, as_of, comment, "
+                "current_value)"
             )
         statement, parameters = updates[0]
         plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all()
     details = [row[-1] for row in plan]
-    assert not any(detail.startswith("SCAN plan_items") for detail in details), details
-    assert any("plan_items" in detail for detail in details), details
+    assert not any(detail.startswith("SCAN plan_item_progress") for detail in details), details
+    assert any("plan_item_progress" in detail for detail in details), details
 
 
 def test_several_rows_for_one_item_in_a_metric_file(client, acme, worker):
@@ -760,20 +762,23 @@ def test_export_reads_only_its_scope(client, acme):
     now = dt.datetime.now(dt.UTC)
     item_id = item(acme, "EXT-1.1").id
     with acme.db.engine.begin() as connection:
-        connection.execute(
-            PlanItem.__table__.insert().values(
-                **other,
-                public_id="00000000-0000-4000-8000-00000000dead",
-                plan_id=acme.plan_pk,
-                sequence_id="1.5",
-                sequence_key=sequence_key("1.5"),
-                external_id="EXT-1.5",
-                name="Item 1.5",
-                description="",
-                custom_fields={},
-                created_at=now,
-                updated_at=now,
-            )
+        insert_item_rows(
+            connection,
+            [
+                {
+                    **other,
+                    "public_id": "00000000-0000-4000-8000-00000000dead",
+                    "plan_id": acme.plan_pk,
+                    "sequence_id": "1.5",
+                    "sequence_key": sequence_key("1.5"),
+                    "external_id": "EXT-1.5",
+                    "name": "Item 1.5",
+                    "description": "",
+                    "custom_fields": {},
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            ],
         )
         connection.execute(
             MetricGoal.__table__.insert().values(

@@ -15,7 +15,7 @@ from planfeed.db.base import Environment
 from planfeed.jobs import queue
 from planfeed.jobs.models import Job
 from planfeed.jobs.worker import Worker
-from planfeed.plans.models import Plan, PlanItem, ProgressUpdate
+from planfeed.plans.models import Plan, PlanItem, ProgressUpdate, insert_item_rows
 from support import TEST_SECRET
 
 ROWS = 60_000
@@ -26,8 +26,8 @@ def seed_items(tenant, count):
         plan = Plan(name="Big")
         session.add(plan)
         session.flush()
-        session.execute(
-            PlanItem.__table__.insert(),
+        insert_item_rows(
+            session.connection(),
             [
                 {
                     "organisation_id": tenant.organisation_id,

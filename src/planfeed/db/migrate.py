@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -20,12 +22,48 @@ def alembic_config() -> Config:
     return config
 
 
+class ForeignKeyViolation(RuntimeError):
+    """A migration would leave rows whose foreign keys point nowhere (nothing was changed)."""
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision``, in one transaction where the database allows it."""
+    _migrate(engine, lambda config: command.upgrade(config, revision))
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Take the schema back to ``revision`` (for tests of a migration and for recovery)."""
+    _migrate(engine, lambda config: command.downgrade(config, revision))
+
+
+def _migrate(engine: Engine, run: Callable[[Config], None]) -> None:
+    """Run ``run`` on one connection, in one transaction.
+
+    On SQLite, foreign keys are off while it runs: a migration that rebuilds a table (Alembic's
+    batch mode: create a copy, drop the original) would otherwise cascade the drop into every
+    table referring to it. This is the procedure SQLite's documentation gives for such changes:
+    the switch only works outside a transaction, and every foreign key is checked before the
+    commit, so a migration cannot leave a dangling reference behind."""
     config = alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:  # before SQLAlchemy begins its transaction
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+        try:
+            with connection.begin():
+                config.attributes["connection"] = connection
+                run(config)
+                if sqlite:
+                    dangling = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if dangling:
+                        raise ForeignKeyViolation(
+                            f"the migration would leave {len(dangling)} rows with a foreign key "
+                            f"pointing nowhere (first: table {dangling[0][0]}, row "
+                            f"{dangling[0][1]}); nothing was changed"
+                        )
+        finally:
+            if sqlite:
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
 
 
 def head_revision() -> str | None:

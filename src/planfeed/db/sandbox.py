@@ -52,17 +52,23 @@ def reset_sandbox(connection: Connection, organisation_id: int) -> dict[str, int
             .order_by(*table.primary_key.columns)
         ).mappings()
         self_refs: list[tuple[Any, str, Any]] = []
-        pk = next(iter(table.primary_key.columns)).name
+        key = next(iter(table.primary_key.columns))
+        pk = key.name
+        # A one-to-one extension row (a plan item's progress) is keyed by its owner's id: it
+        # takes the owner's new id instead of a new one of its own.
+        owner = next((fk.column.table.name for fk in key.foreign_keys), None)
         count = 0
         for row in rows:
             values = dict(row)
             old_id = values.pop(pk)
+            if owner is not None:
+                values[pk] = id_maps[owner][old_id]
             values["environment"] = sandbox
             if "public_id" in values:
                 values["public_id"] = str(uuid.uuid4())
             for fk in table.foreign_keys:
                 column, target = fk.parent.name, fk.column.table.name
-                if column == "organisation_id" or values.get(column) is None:
+                if column in ("organisation_id", pk) or values.get(column) is None:
                     continue
                 if target == table.name:
                     self_refs.append((old_id, column, values[column]))

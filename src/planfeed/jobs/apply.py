@@ -50,7 +50,13 @@ from planfeed.db.base import utcnow
 from planfeed.db.scope import Scope, scope_criteria, scope_criteria_by_key
 from planfeed.db.values import json_rows, one_of, rows_of
 from planfeed.ingest import BatchKind, ItemFacts, ParseResult, RowError, check_against_items
-from planfeed.plans.models import MetricUpdate, PlanItem, ProgressUpdate, UpdateSource
+from planfeed.plans.models import (
+    ITEM_PROGRESS,
+    ITEMS,
+    MetricUpdate,
+    ProgressUpdate,
+    UpdateSource,
+)
 
 LOOKUP_CHUNK = 900  # dialects other than SQLite and PostgreSQL: IN lists of this size
 
@@ -109,7 +115,7 @@ def lookup_items(session: Session, principal: Principal, external_ids: Iterable[
     if not wanted:
         return found
     connection = session.connection()
-    table = PlanItem.__table__
+    table = ITEMS
     columns = select(table.c.external_id, table.c.id, table.c.plan_id, table.c.has_metric).where(
         scope_criteria(table, principal.scope)
     )
@@ -196,6 +202,7 @@ def apply(
     if result.kind is BatchKind.PROGRESS:
         table = ProgressUpdate.__table__
         as_of = _driver_values(connection, table.c.as_of)
+        facts = items.facts
         history = [
             (
                 item_ids[row.external_id],
@@ -203,11 +210,18 @@ def apply(
                 row.metric_value,
                 as_of(row.as_of),
                 row.comment,
+                # Summary only: the value becomes the current value only for a metric item.
+                row.metric_value if facts[row.external_id].has_metric else None,
             )
             for row in result.rows
         ]
         latest = _record_history(
-            connection, table, common, ("item_id", "status", "value", "as_of", "comment"), history
+            connection,
+            table,
+            common,
+            ("item_id", "status", "value", "as_of", "comment"),
+            history,
+            summary_only=(("current_value", ITEM_PROGRESS.c.current_value.type),),
         )
         del history
         _update_items_from_progress(connection, scope, latest, principal.user_id, now)
@@ -283,12 +297,14 @@ def _record_history(
     constants: dict[str, Any],
     columns: Sequence[str],
     rows: list[tuple[Any, ...]],
+    summary_only: Sequence[tuple[str, Any]] = (),
 ) -> Summary:
     """Insert ``constants`` + each of ``rows`` (driver-ready values, see :func:`_driver_values`;
     ``columns`` start with ``item_id`` and include ``as_of``) as one bulk operation, and return
     the per-item summary to move the items by: a table of ``item_id``, ``rows`` (the item's row
     count in the file) and the other ``columns`` of its winning row, the one with the latest As
-    Of Date, the later row of the file on a tie.
+    Of Date, the later row of the file on a tie. ``summary_only`` names (and types) values that
+    end each row and go to the summary alone, not into ``table``.
 
     - SQLite: one JSON array of the rows serves both steps. The rows go in with one
       ``INSERT … SELECT`` from ``json_each`` (binding 100,000 rows × 11 values one by one would
@@ -304,7 +320,9 @@ def _record_history(
         ("item_id", Integer()),
         ("rows", Integer()),
         *((name, table.c[name].type) for name in columns[1:]),
+        *summary_only,
     )
+    stored = len(columns)
     if dialect.name == "sqlite":
         # Floats survive the trip exactly: orjson writes the shortest form that reads back as
         # the same double, and non-finite values never get here (the parser refuses them).
@@ -321,10 +339,14 @@ def _record_history(
         driver = connection.connection.driver_connection
         assert driver is not None
         with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row(fixed + row)
+            if summary_only:
+                for row in rows:
+                    copy.write_row(fixed + row[:stored])
+            else:
+                for row in rows:
+                    copy.write_row(fixed + row)
     elif rows:
-        _executemany_insert(connection, table, names, [fixed + row for row in rows])
+        _executemany_insert(connection, table, names, [fixed + row[:stored] for row in rows])
     as_of = columns.index("as_of")
     summary = _latest_per_item((row[0], row[as_of], row[1:]) for row in rows)
     return Summary(rows_of("latest", summary_columns, summary, dialect.name))
@@ -449,40 +471,37 @@ def _update_items_from_progress(
     now: Any,
 ) -> None:
     """Move every item of a progress file to its latest row (``summary``, from
-    :func:`_record_history`), unless the item already has a later update: then only its update
-    count grows (the row keeps its place in the history)."""
-    items = PlanItem.__table__
+    :func:`_record_history`, with the value to take as ``current_value``: none for an item
+    without a metric), unless the item already has a later update: then only its update count
+    grows (the row keeps its place in the history). Only the narrow progress rows are written."""
+    progress = ITEM_PROGRESS
     latest = summary.rows
-    newer = or_(items.c.last_update_on.is_(None), latest.c.as_of >= items.c.last_update_on)
+    newer = or_(progress.c.last_update_on.is_(None), latest.c.as_of >= progress.c.last_update_on)
 
     def if_newer(new: Any, old: Any) -> Any:
         return case((newer, new), else_=old)
 
     connection.execute(
-        update(items)
+        update(progress)
         .where(
-            items.c.id == latest.c.item_id,
-            summary.in_scope(items, scope, connection.dialect.name),
+            progress.c.item_id == latest.c.item_id,
+            summary.in_scope(progress, scope, connection.dialect.name),
         )
         .values(
-            status=if_newer(latest.c.status, items.c.status),
+            status=if_newer(latest.c.status, progress.c.status),
             current_value=case(
-                (
-                    and_(newer, items.c.has_metric.is_(True), latest.c.value.is_not(None)),
-                    latest.c.value,
-                ),
-                else_=items.c.current_value,
+                (and_(newer, latest.c.current_value.is_not(None)), latest.c.current_value),
+                else_=progress.c.current_value,
             ),
-            last_update_on=if_newer(latest.c.as_of, items.c.last_update_on),
-            last_update_comment=if_newer(latest.c.comment, items.c.last_update_comment),
+            last_update_on=if_newer(latest.c.as_of, progress.c.last_update_on),
+            last_update_comment=if_newer(latest.c.comment, progress.c.last_update_comment),
             last_progress_user_id=if_newer(
-                literal(user_id, type_=items.c.last_progress_user_id.type),
-                items.c.last_progress_user_id,
+                literal(user_id, type_=progress.c.last_progress_user_id.type),
+                progress.c.last_progress_user_id,
             ),
-            updates_count=items.c.updates_count + latest.c.rows,
+            updates_count=progress.c.updates_count + latest.c.rows,
             updated_at=now,
         )
-        .execution_options(synchronize_session=False)
     )
 
 
@@ -491,15 +510,14 @@ def _update_items_from_metrics(
 ) -> None:
     """Set each item's current value from its latest row of a metric file (``summary``, from
     :func:`_record_history`), unless the item already has a later metric value."""
-    items = PlanItem.__table__
+    progress = ITEM_PROGRESS
     latest = summary.rows
     connection.execute(
-        update(items)
+        update(progress)
         .where(
-            items.c.id == latest.c.item_id,
-            summary.in_scope(items, scope, connection.dialect.name),
-            or_(items.c.last_metric_on.is_(None), latest.c.as_of >= items.c.last_metric_on),
+            progress.c.item_id == latest.c.item_id,
+            summary.in_scope(progress, scope, connection.dialect.name),
+            or_(progress.c.last_metric_on.is_(None), latest.c.as_of >= progress.c.last_metric_on),
         )
         .values(current_value=latest.c.value, last_metric_on=latest.c.as_of, updated_at=now)
-        .execution_options(synchronize_session=False)
     )

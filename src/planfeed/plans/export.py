@@ -53,6 +53,8 @@ from planfeed.accounts.models import Team, User
 from planfeed.db.scope import Scope, scope_criteria_parameters, scope_of, scope_parameters
 from planfeed.db.values import values_parameter, values_table
 from planfeed.plans.models import (
+    ITEM_PROGRESS,
+    ITEMS,
     Checklist,
     ChecklistEntry,
     MetricGoal,
@@ -69,7 +71,8 @@ from planfeed.plans.statuses import Status
 DEFAULT_TAKE = 100
 MAX_TAKE = 1500
 
-_items = PlanItem.__table__
+_items = ITEMS
+_progress = ITEM_PROGRESS
 _plans = Plan.__table__
 _levels = PlanLevel.__table__
 _users = User.__table__
@@ -99,13 +102,13 @@ SORT_KEYS: dict[str, ColumnElement[Any]] = {
     "name": _items.c.name,
     "sequenceId": _items.c.sequence_key,
     "level": _depth,
-    "status": _items.c.status,
+    "status": _progress.c.status,
     "start": _items.c.start_date,
     "due": _items.c.due_date,
-    "currentValue": _items.c.current_value,
-    "lastUpdated": _items.c.updated_at,
+    "currentValue": _progress.c.current_value,
+    "lastUpdated": _progress.c.updated_at,
     "assignedToFullName": _full_name(_assignee),
-    "updates": _items.c.updates_count,
+    "updates": _progress.c.updates_count,
     "alignsTo": _parent.c.name,
     "assignedByFullName": _full_name(_assigner),
     "assignedToEmailAddress": _assignee.c.email,
@@ -129,9 +132,17 @@ _SORT_JOINS: dict[str, tuple[Any, ColumnElement[Any]]] = {
     "alignsTo": (_parent, _items.c.parent_id),
     "assignedByFullName": (_assigner, _items.c.assigned_by_id),
     "dependentOn": (_dependency, _items.c.dependent_on_id),
-    "lastProgressUpdateUser": (_last_user, _items.c.last_progress_user_id),
+    "lastProgressUpdateUser": (_last_user, _progress.c.last_progress_user_id),
     "planName": (_plans, _items.c.plan_id),
 }
+
+# Sort keys on the progress columns: the statement that picks a page's ids joins the item's
+# progress row (one to one, by the item's id) for them.
+_PROGRESS_SORT_KEYS = frozenset(
+    key
+    for key, column in SORT_KEYS.items()
+    if _progress.c.contains_column(column) or key == "lastProgressUpdateUser"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +191,8 @@ def _page_ids(sort_key: str, descending: bool) -> Select[Any]:
         else func.row_number().over(order_by=(_items.c.sequence_key, _items.c.id))
     )
     query = select(_items.c.id, second).select_from(_items)
+    if sort_key in _PROGRESS_SORT_KEYS:
+        query = query.join(_progress, _progress.c.item_id == _items.c.id)
     joined = _SORT_JOINS.get(sort_key)
     if joined is not None:
         target, pointer = joined
@@ -272,14 +285,17 @@ def _items_by_id(columns: tuple[str, ...], dialect: str) -> Select[Any]:
     cannot be merged into the join (``OFFSET 0``): a lookup per id in every plan, custom or
     generic (a prepared statement's plan, made for an array of unknown length)."""
     ids = values_table("ids", dialect)
+    selected = [_items.c[name] if name in _items.c else _progress.c[name] for name in columns]
+    with_progress = any(_progress.c.contains_column(column) for column in selected)
     if dialect != "postgresql":
-        return (
-            select(*(_items.c[name] for name in columns))
-            .select_from(ids)
-            .join(_items, _in_scope(_items, _items.c.id, ids.c.value))
-        )
+        joined = ids.join(_items, _in_scope(_items, _items.c.id, ids.c.value))
+        if with_progress:
+            joined = joined.join(_progress, _progress.c.item_id == _items.c.id)
+        return select(*selected).select_from(joined)
+    source = _items.join(_progress, _progress.c.item_id == _items.c.id) if with_progress else _items
     item = (
-        select(*(_items.c[name] for name in columns))
+        select(*selected)
+        .select_from(source)
         .where(_items.c.id == ids.c.value, scope_criteria_parameters(_items))
         .offset(0)
         .lateral("item")
