@@ -120,6 +120,38 @@ def db(
     database.clean()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def blank_engine(
+    request: pytest.FixtureRequest, tmp_path: Path, _pg_schema_url: str | None
+) -> Iterator[Engine]:
+    """An engine on an empty, unmigrated database of its own (for migration tests), on each
+    backend: a new SQLite file, or a new PostgreSQL schema dropped afterwards."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'blank.db'}")
+        yield engine
+        engine.dispose()
+        return
+    base = _pg_base_url()
+    if base is None:
+        pytest.skip(f"PostgreSQL variant skipped: set {PG_ENV}")
+    schema = f"pfblank_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(
+        base.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in base else "?"
+    url = f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
+    engine = make_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
 @pytest.fixture
 def settings(db: Database, tmp_path: Path) -> Settings:
     return Settings(
