@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import MetaData, Table, func, insert, inspect, select, text
@@ -13,6 +14,7 @@ from planfeed.db.engine import make_engine
 from planfeed.db.migrate import (
     ForeignKeyViolation,
     SchemaNotCurrent,
+    _migrate,
     check_current,
     current_revision,
     downgrade,
@@ -145,14 +147,9 @@ def test_progress_columns_move_to_their_own_table_and_back(blank_engine):
     assert not inspect(blank_engine).has_table("plan_item_progress")
 
 
-def test_a_migration_leaving_a_dangling_reference_is_refused(blank_engine):
-    """SQLite runs migrations with foreign keys off: a migration that would leave a row
-    pointing nowhere is refused, and nothing of it is kept."""
-    if blank_engine.dialect.name != "sqlite":
-        pytest.skip("PostgreSQL checks every foreign key as it goes")
-    upgrade(blank_engine, "0005")
-    _old_schema_rows(blank_engine)
-    raw = blank_engine.raw_connection()  # a dangling row, as a faulty migration would make
+def _dangle_history(engine):
+    """Point the history row at a missing item, past SQLite's foreign keys."""
+    raw = engine.raw_connection()
     try:
         raw.execute("PRAGMA foreign_keys=OFF")
         raw.execute("UPDATE progress_updates SET item_id = 99")
@@ -160,6 +157,37 @@ def test_a_migration_leaving_a_dangling_reference_is_refused(blank_engine):
         raw.execute("PRAGMA foreign_keys=ON")
     finally:
         raw.close()
-    with pytest.raises(ForeignKeyViolation, match="progress_updates"):
-        upgrade(blank_engine)
+
+
+def test_a_migration_leaving_a_dangling_reference_is_refused(blank_engine):
+    """SQLite runs migrations with foreign keys off: a migration that would leave a row
+    pointing nowhere is refused, and nothing of it is kept."""
+    if blank_engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL checks every foreign key as it goes")
+    upgrade(blank_engine, "0005")
+    _old_schema_rows(blank_engine)
+
+    def faulty(config):
+        command.upgrade(config, "head")
+        config.attributes["connection"].exec_driver_sql("UPDATE progress_updates SET item_id = 99")
+
+    with pytest.raises(ForeignKeyViolation, match="table progress_updates, row 1, a missing"):
+        _migrate(blank_engine, faulty, None)
     assert current_revision(blank_engine) == "0005"
+    with blank_engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT item_id FROM progress_updates").scalar() == 1
+
+
+def test_dangling_references_from_before_do_not_stop_a_migration_or_a_start(blank_engine):
+    """Only what a migration adds is its fault: a database that already holds a dangling
+    reference still migrates, and ``upgrade`` at head (every ``serve``) does not check."""
+    if blank_engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL refuses dangling references when they are written")
+    upgrade(blank_engine, "0005")
+    _old_schema_rows(blank_engine)
+    _dangle_history(blank_engine)
+    upgrade(blank_engine)
+    assert current_revision(blank_engine) == head_revision()
+    upgrade(blank_engine)  # nothing to do
+    with blank_engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT item_id FROM progress_updates").scalar() == 99

@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 
 class SchemaNotCurrent(RuntimeError):
@@ -28,22 +28,25 @@ class ForeignKeyViolation(RuntimeError):
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision``, in one transaction where the database allows it."""
-    _migrate(engine, lambda config: command.upgrade(config, revision))
+    target = head_revision() if revision == "head" else revision
+    _migrate(engine, lambda config: command.upgrade(config, revision), target)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Take the schema back to ``revision`` (for tests of a migration and for recovery)."""
-    _migrate(engine, lambda config: command.downgrade(config, revision))
+    _migrate(engine, lambda config: command.downgrade(config, revision), revision)
 
 
-def _migrate(engine: Engine, run: Callable[[Config], None]) -> None:
-    """Run ``run`` on one connection, in one transaction.
+def _migrate(engine: Engine, run: Callable[[Config], None], target: str | None) -> None:
+    """Run ``run`` (Alembic commands, to ``target``: ``None`` when not known beforehand) on one
+    connection, in one transaction.
 
     On SQLite, foreign keys are off while it runs: a migration that rebuilds a table (Alembic's
     batch mode: create a copy, drop the original) would otherwise cascade the drop into every
     table referring to it. This is the procedure SQLite's documentation gives for such changes:
-    the switch only works outside a transaction, and every foreign key is checked before the
-    commit, so a migration cannot leave a dangling reference behind."""
+    the switch only works outside a transaction, and when a migration runs, the foreign keys are
+    checked before the commit, so a migration cannot add a dangling reference. (References that
+    were dangling before are not the migration's doing, and do not stop it.)"""
     config = alembic_config()
     with engine.connect() as connection:
         sqlite = connection.dialect.name == "sqlite"
@@ -52,18 +55,29 @@ def _migrate(engine: Engine, run: Callable[[Config], None]) -> None:
         try:
             with connection.begin():
                 config.attributes["connection"] = connection
+                current = MigrationContext.configure(connection).get_current_revision()
+                checked = sqlite and (target is None or current != target)
+                before = _dangling(connection) if checked else set()
                 run(config)
-                if sqlite:
-                    dangling = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
-                    if dangling:
-                        raise ForeignKeyViolation(
-                            f"the migration would leave {len(dangling)} rows with a foreign key "
-                            f"pointing nowhere (first: table {dangling[0][0]}, row "
-                            f"{dangling[0][1]}); nothing was changed"
-                        )
+                added = sorted(_dangling(connection) - before) if checked else []
+                if added:
+                    table, row, parent = added[0]
+                    raise ForeignKeyViolation(
+                        f"the migration would leave {len(added)} rows with a foreign key "
+                        f"pointing nowhere (first: table {table}, row {row}, a missing {parent} "
+                        "row); nothing was changed"
+                    )
         finally:
             if sqlite:
                 connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
+
+
+def _dangling(connection: Connection) -> set[tuple[str, int, str]]:
+    """SQLite: every row whose foreign key points nowhere, as (table, rowid, referred table)."""
+    return {
+        (table, row, parent)
+        for table, row, parent, _ in connection.exec_driver_sql("PRAGMA foreign_key_check")
+    }
 
 
 def head_revision() -> str | None:

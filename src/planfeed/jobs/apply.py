@@ -9,8 +9,9 @@ Hot path, sized for 100,000-row files (see bench/bench_batch.py and docs/perform
   from a JSON array on SQLite), skipping SQLAlchemy's per-row parameter processing;
 - the per-item summary (latest row by As Of Date, then file order, and the row count) comes
   from the same rows (made in Python and sent as arrays on PostgreSQL; an upsert of the same
-  JSON array into a temporary table on SQLite), and every touched item is updated by one
-  UPDATE … FROM that summary;
+  JSON array into a temporary table on SQLite), and every touched item's progress row (the
+  narrow ``plan_item_progress``, see ``plans.models``) is updated by one UPDATE … FROM that
+  summary;
 - a progress row with a value is also the item's metric history (``plans.history``): it is
   not copied into ``metric_updates``.
 
