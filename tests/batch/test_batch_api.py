@@ -398,6 +398,25 @@ def test_several_rows_for_one_item_in_a_metric_file(client, acme, worker):
     assert history_count(acme, MetricUpdate) == 4
 
 
+def test_a_metric_file_naming_an_item_without_a_metric_is_rejected(client, acme, worker):
+    """Nothing of the file is applied: not the row for the metric item either."""
+    body = b"EXT-1.1,5,2025-02-01\nEXT-1.2,7,2025-02-01\n"  # 1.2 has no metric
+    dry = client.post(
+        "/api/metricupdates/m.csv?dryRun=true", content=body, headers=auth(acme.live_key)
+    )
+    assert dry.status_code == 400
+    [error] = dry.json()["errors"]
+    assert (error["row"], error["column"], error["value"]) == (2, "External ID", "EXT-1.2")
+    assert "has no metric" in error["message"]
+    job_id = submit(client, acme.live_key, body, endpoint="metricupdates").json()["jobId"]
+    assert worker.run_once()
+    status = client.get(f"/api/metricupdates/status/{job_id}", headers=auth(acme.live_key))
+    assert status.status_code == 400
+    assert item(acme, "EXT-1.2").current_value is None
+    assert item(acme, "EXT-1.1").current_value == 1.0
+    assert history_count(acme, MetricUpdate) == 0
+
+
 def test_metric_history_joins_progress_and_metric_files(client, acme, worker):
     submit(client, acme.live_key, b"EXT-1.1,On Track,5,2025-01-01\nEXT-1,On Track,,2025-01-15\n")
     assert worker.run_once()

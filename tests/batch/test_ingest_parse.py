@@ -192,6 +192,20 @@ def test_check_against_items():
     assert [row.external_id for row in result.rows] == ["D4"]
 
 
+def test_a_metric_update_needs_an_item_with_a_metric():
+    """A metric file row for an item without a metric is refused (it would set a value the
+    item does not show); in a progress file the same value is history only."""
+    facts = {"A1": ItemFacts(has_metric=False), "B2": ItemFacts(has_metric=True)}
+    metric = parse(M, "A1,5,2025-01-01\nB2,6,2025-01-01\n")
+    errors = check_against_items(metric, facts)
+    assert [(e.row, e.column, e.value) for e in errors] == [(1, "External ID", "A1")]
+    assert "has no metric" in errors[0].message
+    assert "progress file" in errors[0].message
+    assert [row.external_id for row in metric.rows] == ["B2"]
+    progress = parse(P, "A1,On Track,5,2025-01-01\n")
+    assert check_against_items(progress, facts) == []
+
+
 def test_hundred_thousand_rows_parse():
     body = "".join(f"id-{i},On Track,{i}.5,2025-01-31,c\n" for i in range(100_000)).encode()
     result = parse_batch(P, body)

@@ -627,7 +627,8 @@ def external_ids(result: ParseResult) -> set[str]:
 
 def check_against_items(result: ParseResult, items: Mapping[str, ItemFactsLike]) -> list[RowError]:
     """Second phase, after the caller looked the IDs up in its organisation and environment:
-    unknown IDs, items the caller may not update, and missing values for metric items."""
+    unknown IDs, items the caller may not update, metric updates for items without a metric,
+    and missing values for metric items."""
     new_errors: list[RowError] = []
     kept: list[ParsedRow] = []
     for row in result.rows:
@@ -649,6 +650,16 @@ def check_against_items(result: ParseResult, items: Mapping[str, ItemFactsLike])
                     EXTERNAL_ID,
                     _shown(row.external_id),
                     "the key's user may not update this item: it needs admin rights on its plan",
+                )
+            )
+        elif not facts.has_metric and result.kind is BatchKind.METRIC:
+            new_errors.append(
+                RowError(
+                    row.row,
+                    EXTERNAL_ID,
+                    _shown(row.external_id),
+                    "this item has no metric, so a metric update has nothing to set; send its "
+                    "status in a progress file instead, or give the item a metric first",
                 )
             )
         elif facts.has_metric and row.metric_value is None:
