@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy import Connection, Table, and_, delete, insert, select, update
 
 from planfeed.db.base import Base, Environment
 
@@ -32,11 +32,19 @@ def reset_sandbox(connection: Connection, organisation_id: int) -> dict[str, int
     tables = _tenant_tables()
     sandbox = Environment.SANDBOX.value
     for table in reversed(tables):
-        connection.execute(
-            delete(table).where(
-                table.c.organisation_id == organisation_id, table.c.environment == sandbox
-            )
+        in_sandbox = and_(
+            table.c.organisation_id == organisation_id, table.c.environment == sandbox
         )
+        # A restricting self-reference (an item's parent) is checked row by row on SQLite, so
+        # a parent deleted before its child would be refused: unlink them first.
+        unlinked = {
+            fk.parent.name: None
+            for fk in table.foreign_keys
+            if fk.column.table is table and fk.parent.nullable
+        }
+        if unlinked:
+            connection.execute(update(table).where(in_sandbox).values(unlinked))
+        connection.execute(delete(table).where(in_sandbox))
     id_maps: dict[str, dict[Any, Any]] = {}
     copied: dict[str, int] = {}
     for table in tables:
