@@ -3,7 +3,7 @@
 import datetime as dt
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, insert, select
 
 from planfeed.accounts.models import Role, Team, User
 from planfeed.db.base import Environment
@@ -11,6 +11,7 @@ from planfeed.jobs.models import Job
 from planfeed.jobs.worker import Worker
 from planfeed.plans.history import metric_history, metric_series
 from planfeed.plans.models import (
+    ITEMS,
     Checklist,
     ChecklistEntry,
     MetricGoal,
@@ -467,6 +468,34 @@ def test_server_failure_retries_then_500(client, acme, worker, monkeypatch, db):
     assert failed.status_code == 500
     assert failed.json()["state"] == "failed"
     assert history_count(acme) == 0
+
+
+def test_an_item_without_its_progress_row_fails_the_job_whole(client, acme, worker, db):
+    """An item written past the ORM without its progress row cannot be moved: the job fails
+    (to be retried) and applies nothing, not even the rows of the other items."""
+    with db.engine.begin() as connection:
+        connection.execute(
+            insert(ITEMS).values(
+                organisation_id=acme.organisation_id,
+                environment=Environment.LIVE.value,
+                public_id="00000000-0000-4000-8000-00000000beef",
+                plan_id=acme.plan_pk,
+                sequence_id="9",
+                sequence_key=sequence_key("9"),
+                external_id="EXT-9",
+                name="Item 9",
+            )
+        )
+    body = b"EXT-1,Achieved,,2025-01-01\nEXT-9,Achieved,,2025-01-01\n"
+    job_id = submit(client, acme.live_key, body).json()["jobId"]
+    assert worker.run_once()
+    status = client.get(f"/api/progressupdates/status/{job_id}", headers=auth(acme.live_key))
+    assert status.status_code == 202  # back in the queue, to be retried
+    with db.engine.connect() as connection:
+        error = connection.execute(select(Job.last_error).where(Job.id == job_id)).scalar_one()
+    assert "1 of the file's 2 items have no progress row" in error
+    assert history_count(acme) == 0
+    assert item(acme, "EXT-1").status == 0
 
 
 def test_in_process_worker_applies_without_help(db, tmp_path, acme):

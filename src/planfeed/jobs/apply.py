@@ -73,6 +73,12 @@ class FoundItems:
     facts: dict[str, ItemFacts]
 
 
+class MissingProgressRows(RuntimeError):
+    """An item without its ``plan_item_progress`` row: the database was written past the ORM
+    and ``plans.models.insert_item_rows``. The job fails (and its transaction rolls back)
+    rather than apply part of the file."""
+
+
 @dataclass(frozen=True, slots=True)
 class Summary:
     """The per-item summary of a file's history rows, to update the items from.
@@ -82,16 +88,17 @@ class Summary:
     key (see :func:`planfeed.db.scope.scope_criteria_by_key`); otherwise ``rows`` is keyed
     by item id and the plain scope condition lets the planner choose. ``temporary``: ``rows``
     is a temporary table, dropped after the update so it never outlives the job on a pooled
-    connection."""
+    connection. ``items``: how many items (rows of ``rows``)."""
 
     rows: Any
+    items: int
     by_key: bool = False
     temporary: bool = False
 
-    def in_scope(self, items: Table, scope: Scope, dialect_name: str) -> Any:
+    def in_scope(self, table: Table, scope: Scope, dialect_name: str) -> Any:
         if self.by_key:
-            return scope_criteria_by_key(items, scope, dialect_name)
-        return scope_criteria(items, scope)
+            return scope_criteria_by_key(table, scope, dialect_name)
+        return scope_criteria(table, scope)
 
 
 _FACTS = {
@@ -329,10 +336,13 @@ def _record_history(
         # the same double, and non-finite values never get here (the parser refuses them).
         document = orjson.dumps(rows).decode()
         _sqlite_insert_from_json(connection, table, names, fixed, len(columns), document)
-        if len({row[0] for row in rows}) == len(rows):  # each item once: the rows are the summary
-            return Summary(_sqlite_rows_from_json(summary_columns, document), by_key=True)
+        items = len({row[0] for row in rows})
+        if items == len(rows):  # each item once: the rows are the summary
+            return Summary(_sqlite_rows_from_json(summary_columns, document), items, by_key=True)
         return Summary(
-            _sqlite_summary_from_json(connection, summary_columns, document), temporary=True
+            _sqlite_summary_from_json(connection, summary_columns, document),
+            items,
+            temporary=True,
         )
     if rows and dialect.name == "postgresql":
         quote = dialect.identifier_preparer.quote
@@ -350,7 +360,7 @@ def _record_history(
         _executemany_insert(connection, table, names, [fixed + row[:stored] for row in rows])
     as_of = columns.index("as_of")
     summary = _latest_per_item((row[0], row[as_of], row[1:]) for row in rows)
-    return Summary(rows_of("latest", summary_columns, summary, dialect.name))
+    return Summary(rows_of("latest", summary_columns, summary, dialect.name), len(summary))
 
 
 def _executemany_insert(
@@ -482,7 +492,7 @@ def _update_items_from_progress(
     def if_newer(new: Any, old: Any) -> Any:
         return case((newer, new), else_=old)
 
-    connection.execute(
+    moved = connection.execute(
         update(progress)
         .where(
             progress.c.item_id == latest.c.item_id,
@@ -504,6 +514,11 @@ def _update_items_from_progress(
             updated_at=now,
         )
     )
+    if moved.rowcount != summary.items:  # every item found by the lookup has a progress row
+        raise MissingProgressRows(
+            f"{summary.items - moved.rowcount} of the file's {summary.items} items have no "
+            "progress row; nothing was applied"
+        )
 
 
 def _update_items_from_metrics(

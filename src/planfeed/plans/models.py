@@ -208,7 +208,8 @@ ITEM_PROGRESS = Table(
     Column("last_update_comment", Text),
     Column("last_progress_user_id", ForeignKey("users.id", ondelete="SET NULL")),
     Column("updates_count", Integer, nullable=False, default=0),
-    # The item's last-updated time: any change to the item sets it (see _touch_item below).
+    # The item's last-updated time: set by every update job and by every ORM edit of the item
+    # (see _touch_item below).
     Column("updated_at", UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow),
     # PostgreSQL: a job's update of every row writes each new version on the same page, without
     # touching the indexes (a heap-only tuple), when the page has room for it.

@@ -3,11 +3,12 @@
 A progress or metric file rewrites the status, current value, last-update fields, update count
 and last-updated time of every item it names: up to 100,000 items in one job. Those columns move
 from ``plan_items`` to ``plan_item_progress``, one row per item with the item's id as its key, so
-a job rewrites about 80-byte rows with two indexes instead of the wide item rows with seven. The
-ORM still maps one ``PlanItem`` over both tables.
+a job rewrites narrow rows with two indexes instead of the wide item rows with seven. The ORM
+still maps one ``PlanItem`` over both tables.
 
 Existing values are copied over. ``plan_items`` no longer needs free space for in-place updates
-on PostgreSQL (0005), so its fill factor returns to the default; the progress table gets it.
+on PostgreSQL (0005), so its fill factor returns to the default (for pages written from now on);
+the progress table gets it.
 
 On SQLite, dropping the columns rebuilds ``plan_items``; ``planfeed.db.migrate.upgrade`` turns
 foreign keys off around the migration (as SQLite's documentation prescribes for such a rebuild),
