@@ -8,10 +8,10 @@ Hot path, sized for 100,000-row files (see bench/bench_batch.py and docs/perform
 - history rows are bulk-loaded in one operation (COPY on PostgreSQL, one ``INSERT … SELECT``
   from a JSON array on SQLite), skipping SQLAlchemy's per-row parameter processing;
 - the per-item summary (latest row by As Of Date, then file order, and the row count) comes
-  from the same rows (made in Python and sent as arrays on PostgreSQL; an upsert of the same
-  JSON array into a temporary table on SQLite), and every touched item's progress row (the
-  narrow ``plan_item_progress``, see ``plans.models``) is updated by one UPDATE … FROM that
-  summary;
+  from the same rows (one ``DISTINCT ON`` over the job's new rows on PostgreSQL; the same JSON
+  array, or its upsert into a temporary table, on SQLite), and every touched item's progress
+  row (the narrow ``plan_item_progress``, see ``plans.models``) is updated by one UPDATE …
+  FROM that summary;
 - a progress row with a value is also the item's metric history (``plans.history``): it is
   not copied into ``metric_updates``.
 
@@ -43,6 +43,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import table as named_table
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
 from planfeed.auth.permissions import editable_plan_ids
@@ -210,7 +211,6 @@ def apply(
     if result.kind is BatchKind.PROGRESS:
         table = ProgressUpdate.__table__
         as_of = _driver_values(connection, table.c.as_of)
-        facts = items.facts
         history = [
             (
                 item_ids[row.external_id],
@@ -218,18 +218,11 @@ def apply(
                 row.metric_value,
                 as_of(row.as_of),
                 row.comment,
-                # Summary only: the value becomes the current value only for a metric item.
-                row.metric_value if facts[row.external_id].has_metric else None,
             )
             for row in result.rows
         ]
         latest = _record_history(
-            connection,
-            table,
-            common,
-            ("item_id", "status", "value", "as_of", "comment"),
-            history,
-            summary_only=(("current_value", ITEM_PROGRESS.c.current_value.type),),
+            connection, table, common, ("item_id", "status", "value", "as_of", "comment"), history
         )
         del history
         _update_items_from_progress(connection, scope, latest, principal.user_id, now)
@@ -305,21 +298,19 @@ def _record_history(
     constants: dict[str, Any],
     columns: Sequence[str],
     rows: list[tuple[Any, ...]],
-    summary_only: Sequence[tuple[str, Any]] = (),
 ) -> Summary:
     """Insert ``constants`` + each of ``rows`` (driver-ready values, see :func:`_driver_values`;
     ``columns`` start with ``item_id`` and include ``as_of``) as one bulk operation, and return
     the per-item summary to move the items by: a table of ``item_id``, ``rows`` (the item's row
     count in the file) and the other ``columns`` of its winning row, the one with the latest As
-    Of Date, the later row of the file on a tie. ``summary_only`` names (and types) values that
-    end each row and go to the summary alone, not into ``table``.
+    Of Date, the later row of the file on a tie.
 
     - SQLite: one JSON array of the rows serves both steps. The rows go in with one
       ``INSERT … SELECT`` from ``json_each`` (binding 100,000 rows × 11 values one by one would
       cost more than the insert itself), and the summary is an upsert of the same rows, in file
       order, into a temporary table keyed by item id.
-    - PostgreSQL: COPY; the summary is made in Python and sent as arrays (``unnest``).
-    - Elsewhere: one executemany; the summary as on PostgreSQL, as a VALUES list.
+    - PostgreSQL: COPY; the summary is a ``DISTINCT ON`` query over the job's new rows.
+    - Elsewhere: one executemany; the summary is made in Python and sent as a VALUES list.
     """
     dialect = connection.dialect
     names = (*constants, *columns)
@@ -328,9 +319,7 @@ def _record_history(
         ("item_id", Integer()),
         ("rows", Integer()),
         *((name, table.c[name].type) for name in columns[1:]),
-        *summary_only,
     )
-    stored = len(columns)
     if dialect.name == "sqlite":
         # Floats survive the trip exactly: orjson writes the shortest form that reads back as
         # the same double, and non-finite values never get here (the parser refuses them).
@@ -350,17 +339,36 @@ def _record_history(
         driver = connection.connection.driver_connection
         assert driver is not None
         with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            if summary_only:
-                for row in rows:
-                    copy.write_row(fixed + row[:stored])
-            else:
-                for row in rows:
-                    copy.write_row(fixed + row)
-    elif rows:
-        _executemany_insert(connection, table, names, [fixed + row[:stored] for row in rows])
+            for row in rows:
+                copy.write_row(fixed + row)
+        return Summary(_postgresql_summary(table, constants, columns), len({r[0] for r in rows}))
+    if rows:
+        _executemany_insert(connection, table, names, [fixed + row for row in rows])
     as_of = columns.index("as_of")
     summary = _latest_per_item((row[0], row[as_of], row[1:]) for row in rows)
     return Summary(rows_of("latest", summary_columns, summary, dialect.name), len(summary))
+
+
+def _postgresql_summary(table: Table, constants: dict[str, Any], columns: Sequence[str]) -> Any:
+    """PostgreSQL: the per-item summary, made by the database from the rows the job has just
+    copied in (found by the job's id, within the scope): one ``DISTINCT ON`` pass, instead of
+    a summary made in Python and sent back as arrays, which cost more than the COPY itself."""
+    item_id = table.c.item_id
+    rows = (
+        select(
+            item_id,
+            func.count().over(partition_by=item_id).label("rows"),
+            *(table.c[name] for name in columns[1:]),
+        )
+        .where(
+            table.c.job_id == constants["job_id"],
+            table.c.organisation_id == constants["organisation_id"],
+            table.c.environment == constants["environment"],
+        )
+        .ext(distinct_on(item_id))
+        .order_by(item_id, table.c.as_of.desc(), table.c.id.desc())
+    )
+    return rows.subquery("latest")
 
 
 def _executemany_insert(
@@ -482,10 +490,11 @@ def _update_items_from_progress(
     now: Any,
 ) -> None:
     """Move every item of a progress file to its latest row (``summary``, from
-    :func:`_record_history`, with the value to take as ``current_value``: none for an item
-    without a metric), unless the item already has a later update: then only its update count
-    grows (the row keeps its place in the history). Only the narrow progress rows are written."""
-    progress = ITEM_PROGRESS
+    :func:`_record_history`), unless the item already has a later update: then only its update
+    count grows (the row keeps its place in the history). A value becomes the current value
+    only for an item with a metric. Only the narrow progress rows are written; the item rows
+    are read, by key, for ``has_metric``."""
+    progress, items = ITEM_PROGRESS, ITEMS
     latest = summary.rows
     newer = or_(progress.c.last_update_on.is_(None), latest.c.as_of >= progress.c.last_update_on)
 
@@ -497,11 +506,15 @@ def _update_items_from_progress(
         .where(
             progress.c.item_id == latest.c.item_id,
             summary.in_scope(progress, scope, connection.dialect.name),
+            items.c.id == progress.c.item_id,
         )
         .values(
             status=if_newer(latest.c.status, progress.c.status),
             current_value=case(
-                (and_(newer, latest.c.current_value.is_not(None)), latest.c.current_value),
+                (
+                    and_(newer, items.c.has_metric.is_(True), latest.c.value.is_not(None)),
+                    latest.c.value,
+                ),
                 else_=progress.c.current_value,
             ),
             last_update_on=if_newer(latest.c.as_of, progress.c.last_update_on),
