@@ -11,7 +11,7 @@ import os
 import tomllib
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
@@ -62,7 +62,8 @@ class Settings(BaseSettings):
     login_delay_seconds: float = Field(default=0.5, ge=0)
     login_max_delay_seconds: float = Field(default=2.0, ge=0)
     web_session_seconds: int = Field(default=8 * 3600, ge=60)
-    log_level: str = "info"
+    # uvicorn's levels; planfeed's own loggers take the same (``trace`` is ``debug`` for them).
+    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

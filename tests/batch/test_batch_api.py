@@ -1,6 +1,7 @@
 """The batch API end to end through the ASGI app and a real worker loop, on both databases."""
 
 import datetime as dt
+import logging
 
 import pytest
 from sqlalchemy import event, func, insert, select
@@ -443,6 +444,21 @@ def test_metric_history_joins_progress_and_metric_files(client, acme, worker):
 def test_unauthenticated_submit_is_401(client, acme):
     assert submit(client, "nope", b"x").status_code == 401
     assert client.post("/api/progressupdates/x", content=b"x").status_code == 401
+
+
+def test_the_worker_logs_each_job_with_its_phase_times(client, acme, worker, caplog):
+    """One line per job for the operator: its state, rows and where the time went."""
+    caplog.set_level(logging.INFO, logger="planfeed.worker")
+    job_id = submit(client, acme.live_key, b"EXT-1,On Track,,2025-01-01\n").json()["jobId"]
+    assert worker.run_once()
+    submit(client, acme.live_key, b"EXT-nope,On Track,,2025-01-01\n")
+    assert worker.run_once()
+    applied, rejected = (r.getMessage() for r in caplog.records if r.name == "planfeed.worker")
+    assert applied.startswith(f"job {job_id} applied: 1 rows in ")
+    for phase in ("read", "parse", "validate", "apply", "commit"):
+        assert f"{phase} " in applied
+    assert " rejected: 1 rows in " in rejected
+    assert "apply" not in rejected
 
 
 def test_server_failure_retries_then_500(client, acme, worker, monkeypatch, db):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import secrets
 import sys
 from pathlib import Path
@@ -185,6 +186,9 @@ def serve(
         )
     console.print(f"planfeed listening on {url}", highlight=False)
     sys.stdout.flush()
+    # planfeed's own loggers (the in-process worker's job lines) at the server's log level;
+    # uvicorn configures only its own.
+    _configure_logging(settings.log_level)
     application = create_app(settings, engine=engine)
     uvicorn.run(
         application,
@@ -197,16 +201,23 @@ def serve(
     )
 
 
+def _configure_logging(level: str) -> None:
+    """planfeed's own loggers (the worker's job lines) at the configured level."""
+    logging.basicConfig(
+        level=logging.DEBUG if level == "trace" else level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
 @app.command()
 def worker(data_dir: DataDirOption = None) -> None:
     """Run a standalone batch worker (start several, on several machines, on one PostgreSQL)."""
-    import logging
     import signal
 
     from planfeed.jobs.worker import Worker
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = load_settings(data_dir)
+    _configure_logging(settings.log_level)
     loop = Worker(open_engine(settings), max_rows=settings.max_batch_rows)
     signal.signal(signal.SIGTERM, lambda *_: loop.stopping.set())
     console.print(f"worker {loop.worker_id} polling for jobs")

@@ -72,6 +72,23 @@ def process(engine: Engine, job: queue.ClaimedJob, worker_id: str, max_rows: int
                 connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
 
+class _Phases:
+    """Wall time of a job's phases, for the log line an operator reads when a job is slow."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def mark(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.seconds[phase] = now - self._last
+        self._last = now
+
+    def __str__(self) -> str:
+        shown = ", ".join(f"{phase} {seconds:.3f} s" for phase, seconds in self.seconds.items())
+        return f"{sum(self.seconds.values()):.3f} s ({shown})"
+
+
 def _process(
     engine: Engine,
     job: queue.ClaimedJob,
@@ -80,6 +97,7 @@ def _process(
     *,
     defer_checkpoint: bool,
 ) -> str:
+    phases = _Phases()
     # The file is read and parsed before the write transaction: on SQLite that holds the
     # database's only write lock, so other writers wait for the database work alone.
     with Session(engine) as reader:
@@ -92,8 +110,10 @@ def _process(
     if found is None:
         raise RuntimeError(f"job {job.id} has no payload")
     body, content_type = found
+    phases.mark("read")
     result = parse_batch(BatchKind(job.kind), body, content_type, max_rows=max_rows)
     del body, found
+    phases.mark("parse")
     with Session(writer(engine)) as session, session.begin():
         if defer_checkpoint:
             # This connection only: detached from the pool, it is closed after the job.
@@ -103,6 +123,7 @@ def _process(
         principal = _principal(session, job)
         bind_scope(session, principal.scope)
         items = validate(session, principal, result)  # also when the file already has errors
+        phases.mark("validate")
         if not result.ok:
             values = {
                 "state": JobState.REJECTED.value,
@@ -114,20 +135,25 @@ def _process(
             }
             if not queue.finish_guard(session, job.id, worker_id, values):
                 raise LostClaim(job.id)
-            return JobState.REJECTED.value
-        values = {  # the finish time is set after the work (queue.stamp_finished)
-            "state": JobState.APPLIED.value,
-            "total_rows": result.total_rows,
-            "applied_rows": len(result.rows),
-            "errors": [],
-            "locked_by": None,
-        }
-        # The guard goes first: it takes the job's row lock before any effect is written.
-        if not queue.finish_guard(session, job.id, worker_id, values):
-            raise LostClaim(job.id)
-        apply(session, principal, result, items, job.id)
-        queue.stamp_finished(session, job.id)
-        return JobState.APPLIED.value
+            state = JobState.REJECTED.value
+        else:
+            values = {  # the finish time is set after the work (queue.stamp_finished)
+                "state": JobState.APPLIED.value,
+                "total_rows": result.total_rows,
+                "applied_rows": len(result.rows),
+                "errors": [],
+                "locked_by": None,
+            }
+            # The guard goes first: it takes the job's row lock before any effect is written.
+            if not queue.finish_guard(session, job.id, worker_id, values):
+                raise LostClaim(job.id)
+            apply(session, principal, result, items, job.id)
+            queue.stamp_finished(session, job.id)
+            state = JobState.APPLIED.value
+            phases.mark("apply")
+    phases.mark("commit")
+    log.info("job %s %s: %d rows in %s", job.id, state, result.total_rows, phases)
+    return state
 
 
 @functools.cache
@@ -205,8 +231,7 @@ class Worker:
         beat = threading.Thread(target=self._beat, args=(job.id, beating), daemon=True)
         beat.start()
         try:
-            state = process(self.engine, job, self.worker_id, self.max_rows)
-            log.info("job %s %s", job.id, state)
+            process(self.engine, job, self.worker_id, self.max_rows)
         except LostClaim:
             log.warning("job %s was taken over by another worker", job.id)
         except Exception as exc:
