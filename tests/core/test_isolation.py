@@ -1,12 +1,15 @@
 """Two organisations, and live against sandbox: nothing crosses, whatever the query."""
 
+import datetime as dt
+
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from planfeed.accounts.models import Role, User
 from planfeed.db.base import Environment
 from planfeed.db.scope import ScopeViolation
-from planfeed.plans.models import Plan
+from planfeed.plans.models import ITEM_PROGRESS, MetricUpdate, Plan, PlanItem, ProgressUpdate
 
 
 @pytest.fixture
@@ -80,3 +83,51 @@ def test_keys_resolve_to_their_own_scope(client, tenants):
             assert key.startswith(prefix)
             seen.add((body["organisation"], body["environment"]))
     assert len(seen) == 4
+
+
+@pytest.mark.parametrize(
+    "table", [ProgressUpdate.__table__, MetricUpdate.__table__, ITEM_PROGRESS], ids=lambda t: t.name
+)
+def test_an_items_rows_cannot_take_another_scope(tenants, db, table):
+    """The database itself refuses a history or progress row whose organisation or environment
+    is not its item's (the item key), whatever code writes it."""
+    acme, globex = tenants
+    with acme.session() as session, session.begin():
+        plan_id = session.scalar(select(Plan.id))
+        item = PlanItem(plan_id=plan_id, sequence_id="1", sequence_key="000001", name="One")
+        session.add(item)
+        session.flush()
+        item_id = item.id
+    values = {
+        "status": 0,
+        "value": 1.0,
+        "as_of": dt.date(2025, 1, 1),
+        "source": "api",
+        "created_at": dt.datetime.now(dt.UTC),
+    }
+    columns = {name: value for name, value in values.items() if name in table.c}
+    if table is ITEM_PROGRESS:
+        with db.engine.begin() as connection:  # the item's own progress row goes first
+            connection.execute(delete(table).where(table.c.item_id == item_id))
+    for organisation_id, environment in (
+        (globex.organisation_id, Environment.LIVE.value),
+        (acme.organisation_id, Environment.SANDBOX.value),
+    ):
+        with pytest.raises(IntegrityError), db.engine.begin() as connection:
+            connection.execute(
+                insert(table).values(
+                    item_id=item_id,
+                    organisation_id=organisation_id,
+                    environment=environment,
+                    **columns,
+                )
+            )
+    with db.engine.begin() as connection:  # the item's own scope is accepted
+        connection.execute(
+            insert(table).values(
+                item_id=item_id,
+                organisation_id=acme.organisation_id,
+                environment=Environment.LIVE.value,
+                **columns,
+            )
+        )

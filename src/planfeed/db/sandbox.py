@@ -78,6 +78,8 @@ def reset_sandbox(connection: Connection, organisation_id: int) -> dict[str, int
                 column, target = fk.parent.name, fk.column.table.name
                 if column in ("organisation_id", pk) or values.get(column) is None:
                     continue
+                if not fk.column.primary_key:  # the scope half of an item key (item_key)
+                    continue
                 if target == table.name:
                     self_refs.append((old_id, column, values[column]))
                     values[column] = None

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Date,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     String,
@@ -128,6 +129,19 @@ class PlanAccess(TenantScoped, Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+def item_key() -> ForeignKeyConstraint:
+    """The foreign key of a row that belongs to one plan item (its progress row, its history):
+    the item's id together with the row's organisation and environment, so the database itself
+    refuses a row whose scope is not its item's. It replaces two keys (to the item, to the
+    organisation), which halves the checks of a bulk insert; deleting the item, or its
+    organisation (through the item), deletes the row."""
+    return ForeignKeyConstraint(
+        ["item_id", "organisation_id", "environment"],
+        ["plan_items.id", "plan_items.organisation_id", "plan_items.environment"],
+        ondelete="CASCADE",
+    )
+
+
 # A plan item is stored in two tables joined one to one. ``plan_items`` holds what the plan's
 # authors edit; ``plan_item_progress`` holds what every progress or metric update moves (status,
 # current value, the last-update fields, the update count and the last-updated time). A batch job
@@ -178,6 +192,9 @@ ITEMS = Table(
     Column("custom_fields", JSON, nullable=False, default=dict),
     Column("created_at", UTCDateTime(), nullable=False, default=utcnow),
     UniqueConstraint("organisation_id", "environment", "external_id"),
+    # The target of the item's own rows' foreign keys (see item_key): a row can only point at
+    # an item of its own organisation and environment.
+    Index("ix_plan_items_item_key", "id", "organisation_id", "environment", unique=True),
     # The export's page order, with the tenant scope, so a page's ids come from the index.
     Index(
         "ix_plan_items_plan_scope_sequence",
@@ -193,13 +210,8 @@ ITEMS = Table(
 ITEM_PROGRESS = Table(
     "plan_item_progress",
     Base.metadata,
-    Column("item_id", ForeignKey("plan_items.id", ondelete="CASCADE"), primary_key=True),
-    Column(
-        "organisation_id",
-        ForeignKey("organisations.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
+    Column("item_id", Integer, primary_key=True),
+    Column("organisation_id", Integer, nullable=False, index=True),
     Column("environment", String(10), nullable=False),
     Column("status", Integer, nullable=False, default=0),
     Column("current_value", Float),
@@ -211,6 +223,7 @@ ITEM_PROGRESS = Table(
     # The item's last-updated time: set by every update job and by every ORM edit of the item
     # (see _touch_item below).
     Column("updated_at", UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow),
+    item_key(),
     # PostgreSQL: a job's update of every row writes each new version on the same page, without
     # touching the indexes (a heap-only tuple), when the page has room for it.
     postgresql_with={"fillfactor": FILL_FACTOR},
@@ -409,10 +422,12 @@ class ProgressUpdate(TenantScoped, Base):
     """One progress update in an item's history (status, value, as-of date, comment)."""
 
     __tablename__ = "progress_updates"
-    __table_args__ = (Index("ix_progress_updates_item_as_of", "item_id", "as_of"),)
+    __table_args__ = (Index("ix_progress_updates_item_as_of", "item_id", "as_of"), item_key())
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    item_id: Mapped[int] = mapped_column(ForeignKey("plan_items.id", ondelete="CASCADE"))
+    # The organisation through the item (``item_key``), not a key of its own.
+    organisation_id: Mapped[int] = mapped_column(Integer, index=True)
+    item_id: Mapped[int] = mapped_column(Integer)
     status: Mapped[int] = mapped_column(Integer)
     value: Mapped[float | None] = mapped_column(Float, default=None)
     as_of: Mapped[dt.date] = mapped_column(Date)
@@ -429,10 +444,12 @@ class MetricUpdate(TenantScoped, Base):
     """One value in an item's metric history."""
 
     __tablename__ = "metric_updates"
-    __table_args__ = (Index("ix_metric_updates_item_as_of", "item_id", "as_of"),)
+    __table_args__ = (Index("ix_metric_updates_item_as_of", "item_id", "as_of"), item_key())
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    item_id: Mapped[int] = mapped_column(ForeignKey("plan_items.id", ondelete="CASCADE"))
+    # The organisation through the item (``item_key``), not a key of its own.
+    organisation_id: Mapped[int] = mapped_column(Integer, index=True)
+    item_id: Mapped[int] = mapped_column(Integer)
     value: Mapped[float] = mapped_column(Float)
     as_of: Mapped[dt.date] = mapped_column(Date)
     author_id: Mapped[int | None] = mapped_column(

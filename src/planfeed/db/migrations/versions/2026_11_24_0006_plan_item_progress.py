@@ -4,7 +4,9 @@ A progress or metric file rewrites the status, current value, last-update fields
 and last-updated time of every item it names: up to 100,000 items in one job. Those columns move
 from ``plan_items`` to ``plan_item_progress``, one row per item with the item's id as its key, so
 a job rewrites narrow rows with two indexes instead of the wide item rows with seven. The ORM
-still maps one ``PlanItem`` over both tables.
+still maps one ``PlanItem`` over both tables. A progress row's foreign key is its item's id with
+its organisation and environment (against a new unique index on ``plan_items``), so a progress
+row can only belong to an item of its own scope.
 
 Existing values are copied over. ``plan_items`` no longer needs free space for in-place updates
 on PostgreSQL (0005), so its fill factor returns to the default (for pages written from now on);
@@ -12,7 +14,7 @@ the progress table gets it.
 
 On SQLite, dropping the columns rebuilds ``plan_items``; ``planfeed.db.migrate.upgrade`` turns
 foreign keys off around the migration (as SQLite's documentation prescribes for such a rebuild),
-so rebuilding the table cascades nothing, and checks every foreign key before committing.
+so rebuilding the table cascades nothing, and checks the foreign keys before committing.
 
 Revision ID: 0006
 Revises: 0005
@@ -49,6 +51,13 @@ def _postgresql() -> bool:
 
 
 def upgrade() -> None:
+    # The key of the rows that belong to one item (``plans.models.item_key``).
+    op.create_index(
+        "ix_plan_items_item_key",
+        "plan_items",
+        ["id", "organisation_id", "environment"],
+        unique=True,
+    )
     op.create_table(
         "plan_item_progress",
         sa.Column("item_id", sa.Integer(), nullable=False),
@@ -63,8 +72,8 @@ def upgrade() -> None:
         sa.Column("updates_count", sa.Integer(), nullable=False),
         sa.Column("updated_at", planfeed.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["item_id"],
-            ["plan_items.id"],
+            ["item_id", "organisation_id", "environment"],
+            ["plan_items.id", "plan_items.organisation_id", "plan_items.environment"],
             name=op.f("fk_plan_item_progress_item_id_plan_items"),
             ondelete="CASCADE",
         ),
@@ -73,12 +82,6 @@ def upgrade() -> None:
             ["users.id"],
             name=op.f("fk_plan_item_progress_last_progress_user_id_users"),
             ondelete="SET NULL",
-        ),
-        sa.ForeignKeyConstraint(
-            ["organisation_id"],
-            ["organisations.id"],
-            name=op.f("fk_plan_item_progress_organisation_id_organisations"),
-            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("item_id", name=op.f("pk_plan_item_progress")),
         postgresql_with={"fillfactor": FILL_FACTOR},
@@ -144,3 +147,4 @@ def downgrade() -> None:
         batch_op.alter_column("updated_at", server_default=None)
     op.drop_index(op.f("ix_plan_item_progress_organisation_id"), table_name="plan_item_progress")
     op.drop_table("plan_item_progress")
+    op.drop_index("ix_plan_items_item_key", table_name="plan_items")
