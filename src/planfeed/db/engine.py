@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
 WRITE_OPTION = "planfeed_writer"
+
+
+BUSY_TIMEOUT_MS = 30_000
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -19,7 +24,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.close()
 
 
@@ -78,3 +83,20 @@ def make_sessionmaker(engine: Engine, *, writer: bool = False) -> sessionmaker[S
 def writer(engine: Engine) -> Engine:
     """The same engine, with transactions that take SQLite's write lock at BEGIN."""
     return engine.execution_options(**{WRITE_OPTION: True})
+
+
+@contextmanager
+def without_lock_wait(engine: Engine) -> Iterator[Connection]:
+    """A connection whose writes fail at once ("database is locked") instead of waiting for
+    SQLite's write lock, for advisory writes: a batch job holds that lock for as long as it
+    runs, and a request must not wait for the job. Elsewhere a plain connection."""
+    with engine.connect() as connection:
+        driver = connection.connection.driver_connection
+        sqlite = engine.dialect.name == "sqlite"
+        if sqlite:
+            driver.execute("PRAGMA busy_timeout=0")  # type: ignore[union-attr]
+        try:
+            yield connection.execution_options(**{WRITE_OPTION: True})
+        finally:
+            if sqlite:
+                driver.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")  # type: ignore[union-attr]

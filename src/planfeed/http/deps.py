@@ -19,6 +19,7 @@ from planfeed.auth.authenticate import AuthError, authenticate, client_address
 from planfeed.auth.platform import FeedPrefix, check_credential_fits, platform_from_host
 from planfeed.auth.principal import Principal
 from planfeed.db.base import utcnow
+from planfeed.db.engine import without_lock_wait
 from planfeed.db.scope import bind_scope
 from planfeed.http.state import AppState
 
@@ -98,10 +99,14 @@ def current_principal(
 
 
 def _touch_key(state: AppState, key_id: int | None) -> None:
-    """Record last use in its own short transaction; a failure here must not fail the call."""
+    """Record last use in its own short transaction, without waiting for SQLite's write lock
+    (a batch job holds it while it runs: a status poll would wait for the whole job). A failure
+    here must not fail the call; a skipped touch is made on the key's next request."""
     try:
-        with state.writer.begin() as session:
-            session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=utcnow()))
+        with without_lock_wait(state.engine) as connection, connection.begin():
+            connection.execute(
+                update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=utcnow())
+            )
     except Exception:  # noqa: S110 - last-used is advisory
         pass
 
