@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     # uvicorn's levels; planfeed's own loggers take the same (``trace`` is ``debug`` for them).
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_log_level(cls, value: Any) -> Any:
+        """``INFO`` works as ``info`` (uvicorn lower-cases it too)."""
+        return value.strip().lower() if isinstance(value, str) else value
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _split_proxies(cls, value: Any) -> Any:

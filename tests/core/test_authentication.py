@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from planfeed.accounts.models import ApiKey, Role, User
 from planfeed.accounts.service import issue_token
 from planfeed.db.base import Environment, utcnow
+from planfeed.db.engine import BUSY_TIMEOUT_MS, make_engine, without_lock_wait
 from support import TEST_SECRET
 
 
@@ -176,8 +177,18 @@ def test_a_held_write_lock_never_holds_up_a_request(client, tenant, db):
     assert whoami(client, f"API-KEY {key}").status_code == 200
     with tenant.session() as session:
         assert session.scalar(select(ApiKey.last_used_at)) is not None
-    with db.engine.connect() as connection:  # the pooled connection waits again as before
-        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
+
+
+def test_a_connection_that_did_not_wait_waits_again_in_the_pool(tmp_path):
+    """``without_lock_wait`` hands its connection back to the pool as it found it."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'wait.db'}", pool_size=1)
+    with without_lock_wait(engine) as connection:
+        driver = connection.connection.driver_connection
+        assert driver.execute("PRAGMA busy_timeout").fetchone()[0] == 0
+    with engine.connect() as connection:
+        assert connection.connection.driver_connection is driver  # the same, from the pool
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == BUSY_TIMEOUT_MS
+    engine.dispose()
 
 
 def test_nothing_secret_is_stored(db, tenant):

@@ -2,6 +2,7 @@
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
 from planfeed.accounts.models import Role
 from planfeed.config import ConfigError, Settings
@@ -69,3 +70,12 @@ def test_settings_from_environment_and_file(tmp_path, monkeypatch):
     assert settings.max_batch_rows == 20
     monkeypatch.setenv("PLANFEED_DATABASE_URL", "postgresql://u@h/db")
     assert Settings().effective_database_url == "postgresql+psycopg://u@h/db"
+
+
+def test_log_level_takes_uvicorns_names_in_any_case(monkeypatch):
+    """``INFO`` is ``info``, as uvicorn reads it; a level it does not know is refused."""
+    monkeypatch.setenv("PLANFEED_LOG_LEVEL", "WARNING")
+    assert Settings().log_level == "warning"
+    monkeypatch.setenv("PLANFEED_LOG_LEVEL", "verbose")
+    with pytest.raises(ValidationError, match="log_level"):
+        Settings()

@@ -202,11 +202,15 @@ def serve(
 
 
 def _configure_logging(level: str) -> None:
-    """planfeed's own loggers (the worker's job lines) at the configured level."""
-    logging.basicConfig(
-        level=logging.DEBUG if level == "trace" else level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    """planfeed's own loggers (the worker's job lines) at the configured level, on stderr;
+    uvicorn configures its own, and other libraries keep Python's defaults."""
+    logger = logging.getLogger("planfeed")
+    logger.setLevel(logging.DEBUG if level == "trace" else level.upper())
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
 
 
 @app.command()

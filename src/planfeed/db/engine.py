@@ -91,12 +91,18 @@ def without_lock_wait(engine: Engine) -> Iterator[Connection]:
     SQLite's write lock, for advisory writes: a batch job holds that lock for as long as it
     runs, and a request must not wait for the job. Elsewhere a plain connection."""
     with engine.connect() as connection:
-        driver = connection.connection.driver_connection
-        sqlite = engine.dialect.name == "sqlite"
-        if sqlite:
-            driver.execute("PRAGMA busy_timeout=0")  # type: ignore[union-attr]
+        if engine.dialect.name != "sqlite":
+            yield connection
+            return
+        driver: Any = connection.connection.driver_connection
+        driver.execute("PRAGMA busy_timeout=0")
         try:
             yield connection.execution_options(**{WRITE_OPTION: True})
         finally:
-            if sqlite:
-                driver.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")  # type: ignore[union-attr]
+            # The connection goes back to the pool: it must wait for the lock again, or be
+            # discarded (the pool opens a new one, with every PRAGMA, when it is needed).
+            if not connection.invalidated:
+                try:
+                    driver.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+                except Exception:
+                    connection.invalidate()
