@@ -62,21 +62,19 @@ def reset_sandbox(connection: Connection, organisation_id: int) -> dict[str, int
         self_refs: list[tuple[Any, str, Any]] = []
         key = next(iter(table.primary_key.columns))
         pk = key.name
-        # A one-to-one extension row (a plan item's progress) is keyed by its owner's id: it
-        # takes the owner's new id instead of a new one of its own.
-        owner = next((fk.column.table.name for fk in key.foreign_keys), None)
+        # A one-to-one extension row (a plan item's progress) is keyed by its owner's id: the
+        # key is remapped to the owner's new id below, like any other foreign key.
+        extension = bool(key.foreign_keys)
         count = 0
         for row in rows:
             values = dict(row)
-            old_id = values.pop(pk)
-            if owner is not None:
-                values[pk] = id_maps[owner][old_id]
+            old_id = values[pk] if extension else values.pop(pk)
             values["environment"] = sandbox
             if "public_id" in values:
                 values["public_id"] = str(uuid.uuid4())
             for fk in table.foreign_keys:
                 column, target = fk.parent.name, fk.column.table.name
-                if column in ("organisation_id", pk) or values.get(column) is None:
+                if column == "organisation_id" or values.get(column) is None:
                     continue
                 if not fk.column.primary_key:  # the scope half of an item key (item_key)
                     continue

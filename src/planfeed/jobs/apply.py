@@ -222,7 +222,12 @@ def apply(
             for row in result.rows
         ]
         latest = _record_history(
-            connection, table, common, ("item_id", "status", "value", "as_of", "comment"), history
+            connection,
+            scope,
+            table,
+            common,
+            ("item_id", "status", "value", "as_of", "comment"),
+            history,
         )
         del history
         _update_items_from_progress(connection, scope, latest, principal.user_id, now)
@@ -235,7 +240,9 @@ def apply(
             for row in result.rows
             if row.metric_value is not None
         ]
-        latest = _record_history(connection, table, common, ("item_id", "value", "as_of"), history)
+        latest = _record_history(
+            connection, scope, table, common, ("item_id", "value", "as_of"), history
+        )
         del history
         _update_items_from_metrics(connection, scope, latest, now)
         _discard(connection, latest)
@@ -294,6 +301,7 @@ def _driver_values(connection: Connection, column: Any) -> Callable[[Any], Any]:
 
 def _record_history(
     connection: Connection,
+    scope: Scope,
     table: Table,
     constants: dict[str, Any],
     columns: Sequence[str],
@@ -341,7 +349,8 @@ def _record_history(
         with driver.cursor() as cursor, cursor.copy(statement) as copy:
             for row in rows:
                 copy.write_row(fixed + row)
-        return Summary(_postgresql_summary(table, constants, columns), len({r[0] for r in rows}))
+        summary = _postgresql_summary(table, scope, constants["job_id"], columns)
+        return Summary(summary, len({row[0] for row in rows}))
     if rows:
         _executemany_insert(connection, table, names, [fixed + row for row in rows])
     as_of = columns.index("as_of")
@@ -349,7 +358,7 @@ def _record_history(
     return Summary(rows_of("latest", summary_columns, summary, dialect.name), len(summary))
 
 
-def _postgresql_summary(table: Table, constants: dict[str, Any], columns: Sequence[str]) -> Any:
+def _postgresql_summary(table: Table, scope: Scope, job_id: str, columns: Sequence[str]) -> Any:
     """PostgreSQL: the per-item summary, made by the database from the rows the job has just
     copied in (found by the job's id, within the scope): one ``DISTINCT ON`` pass, instead of
     a summary made in Python and sent back as arrays, which cost more than the COPY itself."""
@@ -360,11 +369,7 @@ def _postgresql_summary(table: Table, constants: dict[str, Any], columns: Sequen
             func.count().over(partition_by=item_id).label("rows"),
             *(table.c[name] for name in columns[1:]),
         )
-        .where(
-            table.c.job_id == constants["job_id"],
-            table.c.organisation_id == constants["organisation_id"],
-            table.c.environment == constants["environment"],
-        )
+        .where(table.c.job_id == job_id, scope_criteria(table, scope))
         .ext(distinct_on(item_id))
         .order_by(item_id, table.c.as_of.desc(), table.c.id.desc())
     )

@@ -73,6 +73,7 @@ MAX_TAKE = 1500
 
 _items = ITEMS
 _progress = ITEM_PROGRESS
+_with_progress = _progress.c.item_id == _items.c.id  # one to one
 _plans = Plan.__table__
 _levels = PlanLevel.__table__
 _users = User.__table__
@@ -136,12 +137,13 @@ _SORT_JOINS: dict[str, tuple[Any, ColumnElement[Any]]] = {
     "planName": (_plans, _items.c.plan_id),
 }
 
-# Sort keys on the progress columns: the statement that picks a page's ids joins the item's
-# progress row (one to one, by the item's id) for them.
+# Sort keys on the progress columns, or joined through one: the statement that picks a page's
+# ids joins the item's progress row for them.
 _PROGRESS_SORT_KEYS = frozenset(
     key
     for key, column in SORT_KEYS.items()
-    if _progress.c.contains_column(column) or key == "lastProgressUpdateUser"
+    if _progress.c.contains_column(column)
+    or (key in _SORT_JOINS and _progress.c.contains_column(_SORT_JOINS[key][1]))
 )
 
 
@@ -192,7 +194,7 @@ def _page_ids(sort_key: str, descending: bool) -> Select[Any]:
     )
     query = select(_items.c.id, second).select_from(_items)
     if sort_key in _PROGRESS_SORT_KEYS:
-        query = query.join(_progress, _progress.c.item_id == _items.c.id)
+        query = query.join(_progress, _with_progress)
     joined = _SORT_JOINS.get(sort_key)
     if joined is not None:
         target, pointer = joined
@@ -290,9 +292,9 @@ def _items_by_id(columns: tuple[str, ...], dialect: str) -> Select[Any]:
     if dialect != "postgresql":
         joined = ids.join(_items, _in_scope(_items, _items.c.id, ids.c.value))
         if with_progress:
-            joined = joined.join(_progress, _progress.c.item_id == _items.c.id)
+            joined = joined.join(_progress, _with_progress)
         return select(*selected).select_from(joined)
-    source = _items.join(_progress, _progress.c.item_id == _items.c.id) if with_progress else _items
+    source = _items.join(_progress, _with_progress) if with_progress else _items
     item = (
         select(*selected)
         .select_from(source)
