@@ -41,14 +41,18 @@ def test_swagger_ui_lists_and_expands_the_batch_api_offline(live_server, page, s
     submit.locator(".opblock-summary").click()
     body = submit.locator(".opblock-body")
     body.wait_for()
-    content_types = body.locator(".body-param-content-type select option").all_inner_texts()
+    options = body.locator(".body-param-content-type select option")
+    options.first.wait_for(state="attached")  # the body's select renders after the block opens
+    content_types = options.all_inner_texts()
     assert set(content_types) == {
         "application/octet-stream",
         "text/csv",
         "multipart/form-data",
         "application/json",
     }
-    codes = body.locator(".responses-table .response-col_status").all_inner_texts()
+    statuses = body.locator(".responses-table .response-col_status")
+    statuses.first.wait_for()
+    codes = statuses.all_inner_texts()
     assert {"200", "202"} - set(codes) == {"202"}  # the submit answers 200, never 202
     assert {"200", "400", "401", "413", "500"} <= {code.strip() for code in codes}
     assert '"jobId"' in body.locator(".responses-table").inner_text()
