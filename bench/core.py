@@ -181,7 +181,8 @@ class ServerProcess:
             "PLANFEED_DATABASE_URL": self.ctx.url,
             "PLANFEED_SECRET_KEY": self.ctx.secret_key,
             "PLANFEED_DATA_DIR": str(self.ctx.workdir),
-            "PLANFEED_LOG_LEVEL": "warning",
+            # PLANFEED_BENCH_LOG_LEVEL=info shows the worker's per-job phase times in the log.
+            "PLANFEED_LOG_LEVEL": os.environ.get("PLANFEED_BENCH_LOG_LEVEL", "warning"),
         }
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(

@@ -191,3 +191,23 @@ def test_dangling_references_from_before_do_not_stop_a_migration_or_a_start(blan
     upgrade(blank_engine)  # nothing to do
     with blank_engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT item_id FROM progress_updates").scalar() == 99
+
+
+def test_plan_item_counts_are_filled_and_their_triggers_removed_on_downgrade(blank_engine):
+    """0008 counts the items already there; its downgrade drops the triggers with the column
+    (a trigger left behind would fail every later item write)."""
+    upgrade(blank_engine, "0005")
+    _old_schema_rows(blank_engine)
+    upgrade(blank_engine)
+    with blank_engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT item_count FROM plans").scalar() == 2
+
+    downgrade(blank_engine, "0007")
+    assert "item_count" not in {
+        column["name"] for column in inspect(blank_engine).get_columns("plans")
+    }
+    with blank_engine.begin() as connection:
+        connection.exec_driver_sql("DELETE FROM plan_items WHERE id = 2")
+    upgrade(blank_engine)
+    with blank_engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT item_count FROM plans").scalar() == 1

@@ -24,6 +24,11 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+# ``Column.info`` flag of a column the database maintains itself (by triggers): code that copies
+# rows (sandbox reset) leaves it to its server default and the triggers.
+KEPT_BY_DATABASE = "kept_by_database"
+
+
 class UTCDateTime(TypeDecorator[dt.datetime]):
     """A timestamp stored in UTC and always read back timezone-aware, on SQLite too."""
 

@@ -2,6 +2,7 @@
 
 Generic over every tenant table: rows are copied in foreign-key order with new primary keys,
 foreign keys are remapped, and public UUIDs are renewed (they are unique across environments).
+Columns the database keeps itself (``KEPT_BY_DATABASE``) are left to it.
 Credentials, tokens, jobs and the audit trail are not copied: they belong to one environment.
 """
 
@@ -12,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, and_, delete, insert, select, update
 
-from planfeed.db.base import Base, Environment
+from planfeed.db.base import KEPT_BY_DATABASE, Base, Environment
 
 NOT_COPIED = frozenset(
     {"api_keys", "access_tokens", "jobs", "job_payloads", "audit_events", "web_sessions"}
@@ -65,9 +66,12 @@ def reset_sandbox(connection: Connection, organisation_id: int) -> dict[str, int
         # A one-to-one extension row (a plan item's progress) is keyed by its owner's id: the
         # key is remapped to the owner's new id below, like any other foreign key.
         extension = bool(key.foreign_keys)
+        kept_by_database = [column.name for column in table.c if column.info.get(KEPT_BY_DATABASE)]
         count = 0
         for row in rows:
             values = dict(row)
+            for name in kept_by_database:  # a plan's item count: counted as its items arrive
+                del values[name]
             old_id = values[pk] if extension else values.pop(pk)
             values["environment"] = sandbox
             if "public_id" in values:

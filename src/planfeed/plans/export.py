@@ -2,14 +2,14 @@
 
 Every field of the seed's item schema is produced. A page is a handful of Core statements on the
 session's connection, each limited to the session's scope by ``scope_criteria`` and bounded by
-the page, except the count (see bench/bench_export.py and docs/performance.md):
+the page (see bench/bench_export.py and docs/performance.md):
 
 - the page's item ids: in the default order an index range of the (plan, scope, sequence)
   index; in any other order the same statement also numbers the plan's items in tree order
   (``rowNumber``), so the plan is sorted once;
-- ``totalCount``, only when the page does not tell it (a short page ends the plan): in the
-  default order the index-only count of the rows past the page, whose own scan has passed the
-  rows before it, else of the whole plan;
+- ``totalCount``, when the page does not tell it (a short page ends the plan), is the plan's
+  ``item_count``, which triggers keep (migration 0008): counting the plan's index on every
+  page made each page a full pass over the plan;
 - the page's items, reached from its ids as a table (one array parameter), one primary-key
   lookup each;
 - what they point at (levels, assignees and assigners, parents and dependencies), for the
@@ -37,7 +37,6 @@ import orjson
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Result,
     Select,
     TableValuedAlias,
     and_,
@@ -45,11 +44,11 @@ from sqlalchemy import (
     func,
     select,
     true,
-    tuple_,
 )
 from sqlalchemy.orm import Session
 
 from planfeed.accounts.models import Team, User
+from planfeed.db.rows import plain_rows
 from planfeed.db.scope import Scope, scope_criteria_parameters, scope_of, scope_parameters
 from planfeed.db.values import values_parameter, values_table
 from planfeed.plans.models import (
@@ -210,31 +209,6 @@ def _page_ids(sort_key: str, descending: bool) -> Select[Any]:
     )
 
 
-@functools.cache
-def _count(dialect: str, beyond: str | None = None) -> Select[Any]:
-    """How many items the plan has, read from the (plan, scope, sequence) index; with
-    ``beyond`` ("after" / "before"), only those past the parameters ``key`` and ``id`` (a
-    sequence key and id) in tree order.
-
-    PostgreSQL's planner prices a count over most of a table as a (parallel) scan of the table
-    and picks it even when every page is cached and the index-only scan is two to three times
-    faster; counting the rows of the index's own order leaves it the index-only scan."""
-    where = [_items.c.plan_id == bindparam("plan_id"), scope_criteria_parameters(_items)]
-    if beyond is not None:
-        position = tuple_(_items.c.sequence_key, _items.c.id)
-        limit = tuple_(bindparam("key"), bindparam("id"))
-        where.append(position > limit if beyond == "after" else position < limit)
-    if dialect != "postgresql":
-        return select(func.count()).select_from(_items).where(*where)
-    ordered = (
-        select(_items.c.id)
-        .where(*where)
-        .order_by(_items.c.sequence_key, _items.c.id)
-        .subquery("ordered")
-    )
-    return select(func.count()).select_from(ordered)
-
-
 _ITEM_COLUMNS = (
     "id",
     "public_id",
@@ -352,22 +326,15 @@ def export_page(
     dialect = connection.dialect.name
     descending = sort_direction == "desc"
     in_plan = {"plan_id": plan.id, **scope_parameters(scope)}
-    page = _plain(
-        connection.execute(_page_ids(sort_key, descending), {**in_plan, "skip": skip, "take": take})
+    page = plain_rows(
+        connection, _page_ids(sort_key, descending), {**in_plan, "skip": skip, "take": take}
     )
     if 0 < len(page) < take or (skip == 0 and not page):
         total = skip + len(page)  # the page reaches the end of the plan
-    elif page and sort_key == "sequenceId":
-        # The page's own index range already passed the rows before it: count the rest.
-        last_id, last_key = page[-1]
-        beyond = _count(dialect, "before" if descending else "after")
-        total = (
-            skip
-            + len(page)
-            + connection.execute(beyond, {**in_plan, "key": last_key, "id": last_id}).scalar_one()
-        )
     else:
-        total = connection.execute(_count(dialect), in_plan).scalar_one()
+        # Kept by the database (see Plan.item_count); an item added since the plan was read
+        # cannot make the plan look shorter than the page just read.
+        total = max(plan.item_count, skip + len(page)) if page else plan.item_count
     if not page:
         return ExportPage(items=orjson.Fragment(b"[]"), total_count=total)
     item_ids = [row[0] for row in page]
@@ -379,7 +346,7 @@ def export_page(
         numbers = list(range(skip + 1, skip + len(page) + 1))
     del page
     on_page = {**scope_parameters(scope), "ids": values_parameter(item_ids, dialect)}
-    rows = _plain(connection.execute(_items_by_id(_ITEM_COLUMNS, dialect), on_page))
+    rows = plain_rows(connection, _items_by_id(_ITEM_COLUMNS, dialect), on_page)
     names = _names_for(connection, rows, scope, dialect)
     nested = _nested(connection, on_page, dialect)
     return ExportPage(
@@ -388,16 +355,6 @@ def export_page(
         ),
         total_count=total,
     )
-
-
-def _plain(result: Result[Any]) -> list[tuple[Any, ...]]:
-    """A result's rows as plain tuples.
-
-    SQLAlchemy's Row objects stay tracked by the garbage collector for as long as they live;
-    a tuple of plain values is untracked at its first collection. Thousands of Rows alive
-    through a page were promoted to the oldest generation, and so brought on its full passes
-    over the whole process sooner."""
-    return [tuple(row) for row in result.all()]
 
 
 def _names_for(
@@ -410,7 +367,7 @@ def _names_for(
         if not ids:
             return {}
         parameters = {**scope_parameters(scope), "ids": values_parameter(sorted(ids), dialect)}
-        return {row[0]: row[1:] for row in _plain(connection.execute(statement, parameters))}
+        return {row[0]: row[1:] for row in plain_rows(connection, statement, parameters)}
 
     return _Names(
         levels=lookup(_names("levels", dialect), {row[_LEVEL] for row in rows} - {None}),
@@ -511,9 +468,9 @@ def _nested(connection: Connection, on_page: dict[str, Any], dialect: str) -> _N
     """The page's nested lists, keyed by item id, from four plain-row statements."""
     nested = _Nested()
     goals, access, checklists, tags = _nested_statements(dialect)
-    for item_id, public_id, name, color, bucket_value, sort_order in connection.execute(
-        goals, on_page
-    ).all():
+    for item_id, public_id, name, color, bucket_value, sort_order in plain_rows(
+        connection, goals, on_page
+    ):
         nested.goals[item_id].append(
             {
                 "goalId": public_id,
@@ -523,9 +480,9 @@ def _nested(connection: Connection, on_page: dict[str, Any], dialect: str) -> _N
                 "sortOrder": sort_order,
             }
         )
-    for item_id, is_admin, user_id, user_name, team_id, team_name in connection.execute(
-        access, on_page
-    ).all():
+    for item_id, is_admin, user_id, user_name, team_id, team_name in plain_rows(
+        connection, access, on_page
+    ):
         entry = (
             {"id": str(user_id), "name": user_name, "type": "User"}
             if user_id is not None
@@ -534,9 +491,9 @@ def _nested(connection: Connection, on_page: dict[str, Any], dialect: str) -> _N
         (nested.admins if is_admin else nested.members)[item_id].append(entry)
     current: dict[str, Any] = {}
     current_id = None
-    for checklist_id, item_id, public_id, name, sort_index, entry_id, *entry in connection.execute(
-        checklists, on_page
-    ).all():
+    for checklist_id, item_id, public_id, name, sort_index, entry_id, *entry in plain_rows(
+        connection, checklists, on_page
+    ):
         if checklist_id != current_id:
             current_id = checklist_id
             current = {"id": public_id, "name": name, "sortIndex": sort_index, "items": []}
@@ -551,7 +508,7 @@ def _nested(connection: Connection, on_page: dict[str, Any], dialect: str) -> _N
                     "doneOn": _iso(done_on),
                 }
             )
-    for item_id, public_id, organisation_id, name in connection.execute(tags, on_page).all():
+    for item_id, public_id, organisation_id, name in plain_rows(connection, tags, on_page):
         nested.tags[item_id].append(
             {"id": public_id, "organizationId": str(organisation_id), "name": name}
         )

@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, column_property, mapped_column, object_session, relationship
 
-from planfeed.db.base import Base, TenantScoped, Timestamps, UTCDateTime, utcnow
+from planfeed.db.base import KEPT_BY_DATABASE, Base, TenantScoped, Timestamps, UTCDateTime, utcnow
 
 # PostgreSQL fill factor of the progress rows: see ITEM_PROGRESS.
 FILL_FACTOR = 70
@@ -91,6 +91,11 @@ class Plan(TenantScoped, Timestamps, Base):
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
     custom_fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # How many items the plan has: kept by triggers on plan_items (migration 0008), never
+    # written here; the export's totalCount reads it instead of counting the plan's index.
+    item_count: Mapped[int] = mapped_column(
+        Integer, server_default="0", info={KEPT_BY_DATABASE: True}
+    )
 
     levels: Mapped[list[PlanLevel]] = relationship(
         back_populates="plan", order_by="PlanLevel.depth", cascade="all, delete-orphan"
