@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from planfeed.config import Settings
 from planfeed.db.engine import make_engine, make_sessionmaker
+from planfeed.plans.export import PageAnchors
 
 
 @dataclass
@@ -17,6 +18,7 @@ class AppState:
     engine: Engine
     reader: sessionmaker[Session]
     writer: sessionmaker[Session]
+    export_anchors: PageAnchors = field(default_factory=PageAnchors)
 
     @classmethod
     def build(cls, settings: Settings, engine: Engine | None = None) -> AppState:

@@ -91,10 +91,14 @@ class Plan(TenantScoped, Timestamps, Base):
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
     custom_fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    # How many items the plan has: kept by triggers on plan_items (migration 0008), never
-    # written here; the export's totalCount reads it instead of counting the plan's index.
+    # Kept by triggers on plan_items (migration 0008), never written here. item_count: how many
+    # items the plan has (the export's totalCount). item_order_token: a random value, new
+    # whenever an item comes, goes or is renumbered (the export's PageAnchors are valid for one).
     item_count: Mapped[int] = mapped_column(
         Integer, server_default="0", info={KEPT_BY_DATABASE: True}
+    )
+    item_order_token: Mapped[str] = mapped_column(
+        String(36), server_default="", info={KEPT_BY_DATABASE: True}
     )
 
     levels: Mapped[list[PlanLevel]] = relationship(

@@ -629,6 +629,7 @@ _PLAN_FORBIDDEN = _error(
 def export_plan(
     principal: CurrentPrincipal,
     session: ScopedSession,
+    state: StateDep,
     plan_id: str,
     skip: str = "0",
     take: str = str(DEFAULT_TAKE),
@@ -667,6 +668,7 @@ def export_plan(
         take=take_n,
         sort_key=key or "sequenceId",
         sort_direction=direction,
+        anchors=state.export_anchors,
     )
     return OrjsonResponse({"items": page.items, "totalCount": page.total_count})
 
