@@ -37,3 +37,15 @@ def running_server(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(20)
+
+
+def add_plan(tenant: Any, name: str = "Plan", environment: Any = None) -> int:
+    """A new empty plan of ``tenant`` (live unless ``environment``); returns its id."""
+    from planfeed.db.base import Environment
+    from planfeed.plans.models import Plan
+
+    with tenant.session(environment or Environment.LIVE) as session, session.begin():
+        plan = Plan(name=name)
+        session.add(plan)
+        session.flush()
+        return plan.id

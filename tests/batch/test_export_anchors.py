@@ -10,6 +10,7 @@ from sqlalchemy import delete, select, update
 from planfeed.db.scope import scope_parameters
 from planfeed.plans.export import ANCHOR_EVERY, PageAnchors, export_page
 from planfeed.plans.models import ITEMS, Plan, insert_item_rows
+from support import add_plan
 
 ITEMS_IN_PLAN = 2 * ANCHOR_EVERY + 437  # three anchors and a partial stretch
 TODAY = dt.date(2026, 1, 1)
@@ -20,11 +21,7 @@ def big_plan(make_tenant):
     """A plan whose sequence keys tie in threes (the id breaks the tie), inserted in an order
     that is not the tree order."""
     acme = make_tenant("acme")
-    with acme.session() as session, session.begin():
-        plan = Plan(name="Big")
-        session.add(plan)
-        session.flush()
-        plan_id = plan.id
+    plan_id = add_plan(acme, "Big")
     scope = {"organisation_id": acme.organisation_id, "environment": "live"}
     order = sorted(range(ITEMS_IN_PLAN), key=lambda n: (n * 7919) % ITEMS_IN_PLAN)
     with acme.db.engine.begin() as connection:

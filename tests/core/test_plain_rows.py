@@ -5,16 +5,13 @@ import datetime as dt
 from sqlalchemy import event, select
 
 from planfeed.db.rows import plain_rows
-from planfeed.plans.models import ITEM_PROGRESS, ITEMS, Plan, insert_item_rows
+from planfeed.plans.models import ITEM_PROGRESS, ITEMS, insert_item_rows
+from support import add_plan
 
 
 def test_plain_rows_convert_as_sqlalchemy_does_and_are_seen_by_engine_events(db, make_tenant):
     acme = make_tenant("acme")
-    with acme.session() as session, session.begin():
-        plan = Plan(name="Plan")
-        session.add(plan)
-        session.flush()
-        plan_id = plan.id
+    plan_id = add_plan(acme)
     scope = {"organisation_id": acme.organisation_id, "environment": "live"}
     with db.engine.begin() as connection:
         insert_item_rows(

@@ -4,17 +4,10 @@ both databases: the export's totalCount reads it."""
 from sqlalchemy import delete, func, insert, select, update
 
 from planfeed.accounts.models import Role
-from planfeed.db.base import Environment, Tenant
+from planfeed.db.base import Tenant
 from planfeed.db.sandbox import reset_sandbox
 from planfeed.plans.models import ITEMS, Plan, PlanItem, insert_item_rows
-
-
-def _plan(tenant, name="Plan", environment=Environment.LIVE):
-    with tenant.session(environment) as session, session.begin():
-        plan = Plan(name=name)
-        session.add(plan)
-        session.flush()
-        return plan.id
+from support import add_plan
 
 
 def _item(plan_id, number, **values):
@@ -42,14 +35,14 @@ def _counts(db):
 
 def test_a_new_plan_counts_no_items(db, make_tenant):
     acme = make_tenant("acme")
-    plan_id = _plan(acme)
+    plan_id = add_plan(acme)
     stored, real = _counts(db)
     assert stored[plan_id] == real[plan_id] == 0
 
 
 def test_orm_adds_and_deletes_are_counted(db, make_tenant):
     acme = make_tenant("acme")
-    plan_id = _plan(acme)
+    plan_id = add_plan(acme)
     with acme.session() as session, session.begin():
         session.add_all([PlanItem(**_item(plan_id, n)) for n in range(1, 4)])
     assert _counts(db) == ({plan_id: 3}, {plan_id: 3})
@@ -61,7 +54,7 @@ def test_orm_adds_and_deletes_are_counted(db, make_tenant):
 def test_bulk_loads_count_each_plan_once_per_item(db, make_tenant):
     """One multi-row statement naming two plans (PostgreSQL counts per statement, by plan)."""
     acme = make_tenant("acme")
-    first, second = _plan(acme, "First"), _plan(acme, "Second")
+    first, second = add_plan(acme, "First"), add_plan(acme, "Second")
     scope = {"organisation_id": acme.organisation_id, "environment": "live"}
     with db.engine.begin() as connection:
         insert_item_rows(
@@ -79,7 +72,7 @@ def test_bulk_loads_count_each_plan_once_per_item(db, make_tenant):
 
 def test_a_rolled_back_insert_is_not_counted(db, make_tenant):
     acme = make_tenant("acme")
-    plan_id = _plan(acme)
+    plan_id = add_plan(acme)
     scope = {"organisation_id": acme.organisation_id, "environment": "live"}
     with db.engine.connect() as connection, connection.begin() as transaction:
         insert_item_rows(connection, [{**_item(plan_id, 1), **scope}])
@@ -89,7 +82,7 @@ def test_a_rolled_back_insert_is_not_counted(db, make_tenant):
 
 def test_an_item_moved_to_another_plan_moves_its_count(db, make_tenant):
     acme = make_tenant("acme")
-    first, second = _plan(acme, "First"), _plan(acme, "Second")
+    first, second = add_plan(acme, "First"), add_plan(acme, "Second")
     scope = {"organisation_id": acme.organisation_id, "environment": "live"}
     with db.engine.begin() as connection:
         ids = insert_item_rows(connection, [{**_item(first, n), **scope} for n in (1, 2)])
@@ -101,7 +94,7 @@ def test_an_item_moved_to_another_plan_moves_its_count(db, make_tenant):
 
 def test_deleting_a_plan_or_an_organisation_leaves_other_counts_alone(db, make_tenant):
     acme, globex = make_tenant("acme"), make_tenant("globex")
-    gone, kept, other = _plan(acme, "Gone"), _plan(acme, "Kept"), _plan(globex, "Other")
+    gone, kept, other = add_plan(acme, "Gone"), add_plan(acme, "Kept"), add_plan(globex, "Other")
     with db.engine.begin() as connection:
         for tenant, plan_id in ((acme, gone), (acme, kept), (globex, other)):
             scope = {"organisation_id": tenant.organisation_id, "environment": "live"}
@@ -118,7 +111,7 @@ def test_deleting_a_plan_or_an_organisation_leaves_other_counts_alone(db, make_t
 def test_a_sandbox_reset_counts_the_copied_items(db, make_tenant):
     acme = make_tenant("acme")
     acme.user("root", Role.SUPER_ADMIN)
-    live = _plan(acme)
+    live = add_plan(acme)
     scope = {"organisation_id": acme.organisation_id, "environment": "live"}
     with db.engine.begin() as connection:
         insert_item_rows(connection, [{**_item(live, n), **scope} for n in range(1, 8)])
@@ -133,7 +126,7 @@ def test_a_sandbox_reset_counts_the_copied_items(db, make_tenant):
 def test_a_raw_insert_without_the_orm_is_counted(db, make_tenant):
     """Triggers, not ORM events: a plain Core insert counts too."""
     acme = make_tenant("acme")
-    plan_id = _plan(acme)
+    plan_id = add_plan(acme)
     scope = {"organisation_id": acme.organisation_id, "environment": "live"}
     with db.engine.begin() as connection:
         connection.execute(insert(ITEMS), [{**_item(plan_id, n), **scope} for n in (1, 2)])

@@ -23,15 +23,18 @@ from planfeed.db.engine import without_lock_wait
 from planfeed.db.scope import bind_scope
 from planfeed.http.state import AppState
 
+# Dependencies that do no I/O are ``async def``: FastAPI runs a plain ``def`` dependency in its
+# thread pool, a hop to another thread and back on every request.
 
-def app_state(request: Request) -> AppState:
+
+async def app_state(request: Request) -> AppState:
     return request.app.state.planfeed
 
 
 StateDep = Annotated[AppState, Depends(app_state)]
 
 
-def request_address(request: Request, state: StateDep) -> str | None:
+async def request_address(request: Request, state: StateDep) -> str | None:
     """The client's address: the socket peer, or X-Forwarded-For from a trusted proxy."""
     peer = request.client.host if request.client else None
     return client_address(

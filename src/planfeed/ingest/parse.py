@@ -481,7 +481,15 @@ class _RowValidator:
             status = _STATUS_BY_LOWER.get(raw_status.strip().lower())
             if status is None:
                 self._status(row, raw_status)
-        metric_value = self._number(row, raw_value) if raw_value else None
+        metric_value = None
+        if raw_value:
+            try:  # the common case inline; anything else gets the full check and its message
+                metric_value = float(raw_value)
+            except ValueError:
+                metric_value = self._number(row, raw_value)
+            else:
+                if not math.isfinite(metric_value):
+                    metric_value = self._number(row, raw_value)
         try:
             as_of = self._dates[raw_date]
         except KeyError:

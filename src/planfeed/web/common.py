@@ -18,7 +18,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from planfeed.auth.permissions import Action, allowed
 from planfeed.auth.principal import Principal
 from planfeed.db.base import Environment
-from planfeed.http.deps import _scoped_session, app_state
+from planfeed.http.deps import _scoped_session
 from planfeed.http.state import AppState
 from planfeed.plans.statuses import Status
 from planfeed.web.sessions import CSRF_FIELD, SESSION_COOKIE, csrf_for, resolve_session, same_token
@@ -93,7 +93,7 @@ class CsrfRejected(Exception):
 
 
 def state_of(request: Request) -> AppState:
-    return app_state(request)
+    return request.app.state.planfeed
 
 
 def cookie_secure(request: Request) -> bool:
