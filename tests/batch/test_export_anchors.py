@@ -5,7 +5,7 @@ import datetime as dt
 
 import orjson
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, event, select, update
 
 from planfeed.db.scope import scope_parameters
 from planfeed.plans.export import ANCHOR_EVERY, PageAnchors, export_page
@@ -52,16 +52,38 @@ def _page(tenant, plan_id, anchors, **options):
 SKIPS = (0, 999, 1000, 1001, 1499, 1500, 1999, 2000, 2001, 2436, 2437, 2500)
 
 
+def _from_anchor_statements(db):
+    """Collects the page statements that count from an anchor (a row-value bound)."""
+    seen: list[str] = []
+
+    def record(_connection, _cursor, sql, *_):
+        if "(plan_items.sequence_key, plan_items.id) >=" in sql or (
+            "(plan_items.sequence_key, plan_items.id) <=" in sql
+        ):
+            seen.append(sql)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    return seen, lambda: event.remove(db.engine, "before_cursor_execute", record)
+
+
 @pytest.mark.parametrize("direction", ["asc", "desc"])
-def test_pages_from_anchors_equal_the_plain_walk(big_plan, direction):
+def test_pages_from_anchors_equal_the_plain_walk(big_plan, db, direction):
     acme, plan_id = big_plan
     anchors = PageAnchors()
     for skip in SKIPS:
         for take in (1, 7, 1500):
             options = {"skip": skip, "take": take, "sort_direction": direction}
-            assert _page(acme, plan_id, anchors, **options) == _page(
-                acme, plan_id, None, **options
-            ), options
+            plain = _page(acme, plan_id, None, **options)
+            seen, stop = _from_anchor_statements(db)
+            try:
+                assert _page(acme, plan_id, anchors, **options) == plain, options
+            finally:
+                stop()
+            # Pages past the first thousand items are read from an anchor (else the plain walk);
+            # ascending, from the last anchor (2000) even past the end: an empty page.
+            last = 3 * ANCHOR_EVERY if direction == "asc" else ITEMS_IN_PLAN
+            from_anchor = ANCHOR_EVERY <= skip < last
+            assert len(seen) == (1 if from_anchor else 0), options
     total, items = _page(acme, plan_id, anchors, skip=1000, take=1, sort_direction=direction)
     assert total == ITEMS_IN_PLAN
     expected_row = 1001 if direction == "asc" else ITEMS_IN_PLAN - 1000

@@ -13,8 +13,13 @@ Triggers on ``plan_items`` keep both, so every way an item comes, goes or moves 
 Core bulk loads, sandbox resets, cascades from a deleted plan or organisation, and an item moved
 to another plan or renumbered. On PostgreSQL, inserts and deletes are counted once per
 statement (transition tables), so a bulk load of 100,000 items updates each plan row once;
-SQLite has row triggers only. A later migration that rebuilds ``plan_items`` on SQLite
-(``batch_alter_table``) drops these triggers with the table and must create them again.
+SQLite has row triggers only. On PostgreSQL an insert or delete of items holds its plan's row
+until commit, so concurrent item writes to one plan take turns.
+
+A later migration that rebuilds ``plan_items`` or ``plans`` on SQLite (``batch_alter_table``)
+must drop these triggers first and create them again after: rebuilding ``plan_items`` drops
+them with the table, and SQLite refuses to rename the rebuilt ``plans`` into place while a
+trigger names it.
 
 Revision ID: 0008
 Revises: 0007
@@ -35,7 +40,7 @@ depends_on: str | Sequence[str] | None = None
 
 # A new random order token: the export's cached anchors of the old order no longer apply.
 _SQLITE_RANDOM = "lower(hex(randomblob(16)))"
-_POSTGRESQL_RANDOM = "gen_random_uuid()::text"
+_POSTGRESQL_RANDOM = "md5(random()::text || clock_timestamp()::text)"
 
 
 def _of_plan(row: str) -> str:
