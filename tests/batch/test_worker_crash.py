@@ -170,3 +170,55 @@ def test_finish_time_is_taken_after_the_work(db, make_tenant, monkeypatch):
             select(Job.started_at, Job.finished_at).where(Job.id == claimed.id)
         ).one()
     assert finished - started >= dt.timedelta(seconds=0.4)
+
+
+def test_a_job_runs_with_the_cycle_collector_paused_and_leaves_it_as_it_was(
+    db, make_tenant, monkeypatch
+):
+    """The collector is off while a job is processed, and back on after it, also after a job
+    that raised; a collector someone else turned off stays off."""
+    import gc
+
+    from planfeed.jobs import worker as worker_module
+
+    tenant = make_tenant("acme")
+    user = tenant.user("root", Role.SUPER_ADMIN)
+    seed_items(tenant, 2)
+    principal = Principal(
+        tenant.organisation_id, "acme", Environment.LIVE, user.id, "root", "SuperAdmin", "api_key"
+    )
+    seen: list[bool] = []
+    real_apply = worker_module.apply
+
+    def apply_and_look(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return real_apply(*args, **kwargs)
+
+    def apply_and_fail(*args, **kwargs):
+        seen.append(gc.isenabled())
+        raise RuntimeError("the database went away")
+
+    body = b"External ID,Status,Current Metric Value,As Of Date\nK0,On Track,,2025-01-01\n"
+    for fake_apply in (apply_and_look, apply_and_fail):
+        with tenant.session() as session, session.begin():
+            queue.enqueue(
+                session, principal, kind="progress", filename="x.csv", body=body, content_type=None
+            )
+        monkeypatch.setattr(worker_module, "apply", fake_apply)
+        claimed = queue.claim(db.engine, "gc-worker")
+        assert claimed is not None
+        assert gc.isenabled()
+        if fake_apply is apply_and_fail:
+            with pytest.raises(RuntimeError):
+                worker_module.process(db.engine, claimed, "gc-worker", 1000)
+        else:
+            assert worker_module.process(db.engine, claimed, "gc-worker", 1000) == "applied"
+        assert gc.isenabled()
+    assert seen == [False, False]
+    gc.disable()
+    try:
+        with worker_module.collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

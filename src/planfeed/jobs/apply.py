@@ -334,8 +334,13 @@ def _record_history(
         with driver.cursor() as cursor, cursor.copy(statement) as copy:
             for row in rows:
                 copy.write_row(fixed + row)
-        summary = _postgresql_summary(table, scope, constants["job_id"], columns)
-        return Summary(summary, len({row[0] for row in rows}))
+        items = len({row[0] for row in rows})
+        if items < len(rows):  # the summary sorts the job's rows: in memory, not on disk
+            connection.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+        summary = _postgresql_summary(
+            table, scope, constants["job_id"], columns, each_item_once=items == len(rows)
+        )
+        return Summary(summary, items)
     if rows:
         _executemany_insert(connection, table, names, [fixed + row for row in rows])
     as_of = columns.index("as_of")
@@ -343,18 +348,23 @@ def _record_history(
     return Summary(rows_of("latest", summary_columns, summary, dialect.name), len(summary))
 
 
-def _postgresql_summary(table: Table, scope: Scope, job_id: str, columns: Sequence[str]) -> Any:
+def _postgresql_summary(
+    table: Table, scope: Scope, job_id: str, columns: Sequence[str], *, each_item_once: bool
+) -> Any:
     """PostgreSQL: the per-item summary, made by the database from the rows the job has just
-    copied in (found by the job's id, within the scope): one ``DISTINCT ON`` pass, instead of
-    a summary made in Python and sent back as arrays, which cost more than the COPY itself."""
+    copied in (found by the job's index, within the scope): one ``DISTINCT ON`` pass, instead
+    of a summary made in Python and sent back as arrays, which cost more than the COPY itself.
+    A file naming each item once (``each_item_once``, the common case) is its own summary:
+    its rows are read as they are, with no sort (0.13 s of a 100,000-row job)."""
     item_id = table.c.item_id
+    in_job = (table.c.job_id == job_id, scope_criteria_by_key(table, scope, "postgresql"))
+    values = (table.c[name] for name in columns[1:])
+    if each_item_once:
+        rows = select(item_id, literal_column("1", Integer()).label("rows"), *values)
+        return rows.where(*in_job).subquery("latest")
     rows = (
-        select(
-            item_id,
-            func.count().over(partition_by=item_id).label("rows"),
-            *(table.c[name] for name in columns[1:]),
-        )
-        .where(table.c.job_id == job_id, scope_criteria(table, scope))
+        select(item_id, func.count().over(partition_by=item_id).label("rows"), *values)
+        .where(*in_job)
         .ext(distinct_on(item_id))
         .order_by(item_id, table.c.as_of.desc(), table.c.id.desc())
     )

@@ -6,14 +6,17 @@ machine that reaches the database. A heartbeat thread keeps the claim alive whil
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
+import gc
 import logging
 import os
 import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -65,11 +68,31 @@ def process(engine: Engine, job: queue.ClaimedJob, worker_id: str, max_rows: int
     """
     sqlite = engine.dialect.name == "sqlite"
     try:
-        return _process(engine, job, worker_id, max_rows, defer_checkpoint=sqlite)
+        with collector_paused():
+            return _process(engine, job, worker_id, max_rows, defer_checkpoint=sqlite)
     finally:
         if sqlite:
             with engine.connect() as connection:
                 connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cycle collector off while a job runs, on again after (if it was on).
+
+    A 100,000-row job makes some hundred thousand objects (parsed rows, the lookup's dicts,
+    history tuples) that live until the job ends and form no cycles; the collector, which runs
+    every few hundred allocations, walked them again and again: about a third of the job's
+    Python time (the parse of a 100,000-row file: 0.25 s with it, 0.17 s without).
+    Reference counting still frees every object as usual; the process-wide pause lasts one job,
+    and a request thread's cycles wait for the next collection."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class _Phases:
