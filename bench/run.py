@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import gc
 import importlib
 import os
 import pkgutil
@@ -252,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
                             )
                             results[name].extend(module.run(ctx))
                         finally:
+                            gc.unfreeze()  # objects a benchmark froze (core.freeze_setup_objects)
                             engine.dispose()
                 except Exception as exc:
                     traceback.print_exc()
