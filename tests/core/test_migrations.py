@@ -16,6 +16,7 @@ from planfeed.db.migrate import (
     SchemaNotCurrent,
     _migrate,
     check_current,
+    compared_with,
     current_revision,
     downgrade,
     head_revision,
@@ -29,7 +30,10 @@ def test_database_is_at_head_and_matches_models(db):
     check_current(db.engine)
     assert current_revision(db.engine) == head_revision()
     with db.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": False})
+        context = MigrationContext.configure(
+            connection,
+            opts={"compare_type": False, "include_object": compared_with(db.backend)},
+        )
         differences = compare_metadata(context, Base.metadata)
     assert differences == []
 

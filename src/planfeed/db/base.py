@@ -28,6 +28,12 @@ def utcnow() -> dt.datetime:
 # rows (sandbox reset) leaves it to its server default and the triggers.
 KEPT_BY_DATABASE = "kept_by_database"
 
+# ``ForeignKeyConstraint.info`` flag of a foreign key that PostgreSQL does not hold as a
+# constraint: triggers check it once per statement and carry out its ON DELETE action instead
+# (migration 0009; a row-by-row check was most of a bulk history load's time). SQLite keeps the
+# constraint; the ORM and the sandbox copy read it from the metadata on both databases.
+ENFORCED_BY_TRIGGER_ON_POSTGRESQL = "enforced_by_trigger_on_postgresql"
+
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
     """A timestamp stored in UTC and always read back timezone-aware, on SQLite too."""

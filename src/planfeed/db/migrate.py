@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, ForeignKeyConstraint
+
+from planfeed.db.base import ENFORCED_BY_TRIGGER_ON_POSTGRESQL
 
 
 class SchemaNotCurrent(RuntimeError):
@@ -78,6 +81,24 @@ def _dangling(connection: Connection) -> set[tuple[str, int, str]]:
         (table, row, parent)
         for table, row, parent, _ in connection.exec_driver_sql("PRAGMA foreign_key_check")
     }
+
+
+def compared_with(dialect: str) -> Callable[[Any, str | None, str, bool, Any], bool]:
+    """Alembic's ``include_object`` hook for comparing the models with a database of
+    ``dialect``: on PostgreSQL the foreign keys marked ``ENFORCED_BY_TRIGGER_ON_POSTGRESQL`` are
+    triggers, not constraints (migration 0009), so the models' side of them is left out. Nothing
+    else is: such a key still present in the database shows as one to remove."""
+
+    def include(obj: Any, _name: str | None, kind: str, reflected: bool, _other: Any) -> bool:
+        return not (
+            dialect == "postgresql"
+            and kind == "foreign_key_constraint"
+            and not reflected
+            and isinstance(obj, ForeignKeyConstraint)
+            and obj.info.get(ENFORCED_BY_TRIGGER_ON_POSTGRESQL, False)
+        )
+
+    return include
 
 
 def head_revision() -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from planfeed.db.migrate import compared_with
 from planfeed.db.models import Base
 
 config = context.config
@@ -19,6 +20,8 @@ def run_migrations_online() -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # Autogenerate must not re-add the foreign keys PostgreSQL enforces with triggers.
+        include_object=compared_with(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()
