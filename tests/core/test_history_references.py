@@ -583,3 +583,24 @@ def test_the_migration_keeps_the_history_both_ways(blank_engine):
         connection.execute(delete(User).where(User.id == ids["user"]))
     for table in HISTORY:
         assert _rows(engine, table) == [(ids["x"], ids["organisation"], LIVE, None)]
+
+
+def test_postgresql_connections_read_committed_whatever_the_server_default(db):
+    """The reference triggers need a fresh snapshot per statement: planfeed's engine asks for
+    READ COMMITTED itself, even where the server's default is another level."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's isolation levels")
+    from planfeed.db.engine import make_engine
+
+    url = db.engine.url.render_as_string(hide_password=False)
+    options = "-c default_transaction_isolation=repeatable\\ read"
+    engine = make_engine(url, connect_args={"options": options})
+    try:
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SHOW default_transaction_isolation").scalar() == (
+                "repeatable read"
+            )
+            level = connection.exec_driver_sql("SHOW transaction_isolation").scalar()
+        assert level == "read committed"
+    finally:
+        engine.dispose()

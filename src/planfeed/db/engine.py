@@ -67,6 +67,10 @@ def make_engine(url: str, *, pool_size: int = 5, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
+    if parsed.get_backend_name() == "postgresql":
+        # Whatever the server's default: the history tables' reference triggers (migration
+        # 0009) rely on each statement of a trigger taking a fresh snapshot.
+        kwargs.setdefault("isolation_level", "READ COMMITTED")
     return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, **kwargs)
 
 
