@@ -239,3 +239,22 @@ def test_a_nul_character_in_a_comment_is_refused():
     error = only_error(parse(P, body))
     assert (error.row, error.column, error.value) == (1002, "Comment", "a\\0b")
     assert "NUL" in error.message
+
+
+@pytest.mark.parametrize(
+    ("body", "row"),
+    [
+        (
+            b"External ID,Status,Current Metric Value,As Of Date\n"
+            b"K1,On Track,,2025-01-01\nK2,On Track,,2025-01-01\n"
+            b'K3,"On Track"x,,2025-01-01\nK4,On Track,,2025-01-01\n',
+            4,
+        ),
+        (b'K1,On Track,,2025-01-01\nK2,"Achieved"!,,2025-01-01\n', 2),
+    ],
+)
+def test_unreadable_csv_names_its_spreadsheet_row(body, row):
+    result = parse_batch(BatchKind.PROGRESS, body)
+    unreadable = [e for e in result.errors if "this row is not readable CSV" in e.message]
+    assert [e.row for e in unreadable] == [row]
+    assert not result.rows or all(r.row < row for r in result.rows)

@@ -18,6 +18,7 @@ import datetime as dt
 import difflib
 import enum
 import io
+import itertools
 import math
 import re
 from collections.abc import Iterator, Mapping
@@ -295,25 +296,20 @@ def _csv_rows(
         else ("4 or 5" if kind is BatchKind.PROGRESS else "3")
     )
 
-    def rows() -> Iterator[tuple[int, list[str]]]:
-        """Records numbered as a spreadsheet numbers rows (a quoted newline stays in its row)."""
-        yield from pending
-        record = 1
-        while True:
-            record += 1
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                result.errors.append(
-                    RowError(record, None, None, f"this row is not readable CSV: {exc}")
-                )
-                return
-            yield record, cells
-
-    for row_number, cells in rows():
-        spreadsheet_row = row_number
+    # Records are numbered as a spreadsheet numbers rows (a quoted newline stays in its row),
+    # in one loop over the reader with no generator of its own: this runs once per row.
+    numbered = itertools.chain(pending, zip(itertools.count(2), reader))
+    spreadsheet_row = 1
+    while True:
+        try:
+            spreadsheet_row, cells = next(numbered)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            result.errors.append(
+                RowError(spreadsheet_row + 1, None, None, f"this row is not readable CSV: {exc}")
+            )
+            return
         if not cells or (not cells[0].strip() and not "".join(cells).strip()):
             result.total_rows += 1
             result.errors.append(

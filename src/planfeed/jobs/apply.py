@@ -199,7 +199,7 @@ def apply(
         history = [
             (
                 item_ids[row.external_id],
-                row.status.value if row.status is not None else 0,
+                int(row.status) if row.status is not None else 0,  # not .value: 3x slower
                 row.metric_value,
                 as_of(row.as_of),
                 row.comment,
