@@ -29,7 +29,14 @@ from sqlalchemy.exc import IntegrityError
 from planfeed.accounts.models import User
 from planfeed.db.base import Environment, Tenant
 from planfeed.db.migrate import downgrade, upgrade
-from planfeed.plans.models import ITEMS, MetricUpdate, Plan, ProgressUpdate, insert_item_rows
+from planfeed.plans.models import (
+    ITEM_PROGRESS,
+    ITEMS,
+    MetricUpdate,
+    Plan,
+    ProgressUpdate,
+    insert_item_rows,
+)
 from support import add_plan
 
 HISTORY: list[Table] = [ProgressUpdate.__table__, MetricUpdate.__table__]  # type: ignore[list-item]
@@ -403,6 +410,33 @@ def test_an_item_delete_waits_for_an_open_history_insert_and_then_takes_its_rows
     assert _items_with_history(db) == [set(), set()]  # no row points at the deleted item
 
 
+def test_an_item_delete_during_a_job_waits_for_it_without_a_deadlock(db, pg_world):
+    """A batch job inserts history (holding its plans), then updates the items' progress
+    rows. An item delete arriving in between must wait for the job at its plan, not first lock
+    the item's progress row (through its cascade), which the job is about to update."""
+    world = pg_world
+    with db.engine.connect() as job:
+        _begin(job)
+        job.execute(
+            insert(ProgressUpdate.__table__).values(
+                _history(ProgressUpdate.__table__, world.x, world.acme)
+            )
+        )
+        deleter = InThread(
+            db.engine, lambda c: c.execute(delete(ITEMS).where(ITEMS.c.id == world.x))
+        )
+        deleter.wait_for_lock(db.engine)
+        job.execute(
+            update(ITEM_PROGRESS)
+            .where(ITEM_PROGRESS.c.item_id == world.x)
+            .values(updates_count=ITEM_PROGRESS.c.updates_count + 1)
+        )  # a deadlock would be detected here (deadlock_timeout, 1 s) or in the deleter
+        job.commit()
+    deleter.join()
+    assert deleter.error is None
+    assert _items_with_history(db) == [set(), set()]
+
+
 def test_a_history_insert_waits_for_an_open_item_delete_and_then_fails(db, pg_world):
     world = pg_world
     with db.engine.connect() as deleter:
@@ -453,6 +487,7 @@ TRIGGERS = {
     ("metric_updates", "metric_updates_references_rechecked"),
     ("plan_items", "plan_items_history_deleted"),
     ("users", "users_history_authors_cleared"),
+    ("plan_items", "plan_items_delete_locks_plan"),
 }
 
 

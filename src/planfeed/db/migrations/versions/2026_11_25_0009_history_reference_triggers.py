@@ -24,6 +24,11 @@ enforces the same rules with triggers:
   too, so it fires for them as well.
 - ``users_history_authors_cleared`` (AFTER DELETE on ``users``, per statement): sets the author
   of the deleted users' history rows to NULL, in both tables (the old ON DELETE SET NULL).
+- ``plan_items_delete_locks_plan`` (BEFORE DELETE on ``plan_items``, per row): locks the item's
+  plan row ``FOR NO KEY UPDATE`` before the item, and its progress row through the cascade, are
+  deleted. Without it an item delete locked the item's progress row first and then waited for
+  the plan (its count update), while a batch job held the plan (its history insert) and then
+  waited for that progress row (its update): a deadlock. Now both take the plan first.
 
 Why the locks make this as safe as the foreign keys, under READ COMMITTED (planfeed's level):
 every insert, delete or move of ``plan_items`` updates its plan's row in ``plans`` (the triggers
@@ -174,6 +179,7 @@ def _checks(keys: str, authors: str) -> str:
 _INSERTED = "planfeed_history_references_checked"
 _UPDATED = "planfeed_history_references_rechecked"
 _ITEMS_DELETED = "plan_items_history_deleted"
+_ITEM_DELETING = "plan_items_delete_locks_plan"
 _USERS_DELETED = "users_history_authors_cleared"
 
 
@@ -212,6 +218,12 @@ def _functions() -> list[str]:
         f"""CREATE FUNCTION planfeed_{_USERS_DELETED}() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN {authors_cleared} RETURN NULL; END
         $$""",
+        f"""CREATE FUNCTION planfeed_{_ITEM_DELETING}() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM 1 FROM plans WHERE plans.id = OLD.plan_id FOR NO KEY UPDATE OF plans;
+            RETURN OLD;
+        END
+        $$""",
     ]
 
 
@@ -241,6 +253,8 @@ def _triggers() -> list[str]:
         f"""CREATE TRIGGER {_USERS_DELETED} AFTER DELETE ON users
         REFERENCING OLD TABLE AS old_users
         FOR EACH STATEMENT EXECUTE FUNCTION planfeed_{_USERS_DELETED}()""",
+        f"""CREATE TRIGGER {_ITEM_DELETING} BEFORE DELETE ON plan_items
+        FOR EACH ROW EXECUTE FUNCTION planfeed_{_ITEM_DELETING}()""",
     ]
 
 
@@ -269,11 +283,13 @@ def downgrade() -> None:
         op.execute(f"DROP TRIGGER IF EXISTS {table}_references_rechecked ON {table}")
     op.execute(f"DROP TRIGGER IF EXISTS {_ITEMS_DELETED} ON plan_items")
     op.execute(f"DROP TRIGGER IF EXISTS {_USERS_DELETED} ON users")
+    op.execute(f"DROP TRIGGER IF EXISTS {_ITEM_DELETING} ON plan_items")
     for function in (
         _INSERTED,
         _UPDATED,
         f"planfeed_{_ITEMS_DELETED}",
         f"planfeed_{_USERS_DELETED}",
+        f"planfeed_{_ITEM_DELETING}",
     ):
         op.execute(f"DROP FUNCTION IF EXISTS {function}()")
     for table in HISTORY:
