@@ -529,6 +529,7 @@ FUNCTIONS = {
     "planfeed_history_references_rechecked",
     "planfeed_plan_items_history_deleted",
     "planfeed_users_history_authors_cleared",
+    "planfeed_plan_items_delete_locks_plan",
 }
 
 
@@ -549,7 +550,8 @@ def _schema_objects(engine: Engine) -> tuple[set[tuple[Any, ...]], set[Any]]:
         functions = connection.execute(
             text(
                 "SELECT proname FROM pg_proc WHERE pronamespace = current_schema()::regnamespace "
-                "AND proname LIKE '%history%'"
+                "AND proname LIKE 'planfeed%' AND proname NOT LIKE 'planfeed_plan_items_counted%' "
+                "AND proname <> 'planfeed_plan_items_reordered'"
             )
         ).scalars()
         return keys, {tuple(row) for row in triggers} | set(functions)
