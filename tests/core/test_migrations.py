@@ -215,3 +215,25 @@ def test_plan_item_counts_are_filled_and_their_triggers_removed_on_downgrade(bla
     upgrade(blank_engine)
     with blank_engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT item_count FROM plans").scalar() == 1
+
+
+def test_progress_rows_leave_half_a_page_for_in_place_updates(blank_engine):
+    """PostgreSQL: plan_item_progress has fill factor 50 at head (migration 0010), 70 before."""
+    if blank_engine.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL storage parameter")
+
+    def options() -> list[str]:
+        with blank_engine.connect() as connection:
+            return connection.execute(
+                text(
+                    "SELECT reloptions FROM pg_class WHERE relname = 'plan_item_progress' "
+                    "AND relnamespace = current_schema()::regnamespace"
+                )
+            ).scalar_one()
+
+    upgrade(blank_engine)
+    assert options() == ["fillfactor=50"]
+    downgrade(blank_engine, "0009")
+    assert options() == ["fillfactor=70"]
+    upgrade(blank_engine)
+    assert options() == ["fillfactor=50"]

@@ -41,7 +41,7 @@ from planfeed.db.base import (
 )
 
 # PostgreSQL fill factor of the progress rows: see ITEM_PROGRESS.
-FILL_FACTOR = 70
+FILL_FACTOR = 50  # migration 0010
 
 
 def new_uuid() -> str:
