@@ -46,8 +46,8 @@ HTTP median / bare-SQL median: what the application adds on top of the database.
 
 Before timing, the benchmark's own objects (seeded ids, captured statements) are frozen out
 of the client's cycle collector (`gc.freeze()`, see `bench/core.py`): otherwise every
-collection a parsed page sets off walks them too, and the client's bookkeeping is measured
-instead of planfeed.
+collection the client's requests and parsed pages set off walks them too, and the client's
+bookkeeping is measured instead of planfeed.
 """
 
 FULL_ITEMS = 100_000

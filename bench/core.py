@@ -155,11 +155,11 @@ def freeze_setup_objects() -> None:
     """Put every object the benchmark has made so far (seeded ids, captured statements,
     SQLAlchemy's caches) out of the cycle collector's reach, just before timing.
 
-    The timed client makes objects too (a parsed export page is some 60,000), and each of the
-    collections that sets off walked every setup object as well: the client's own bookkeeping
-    was being measured, not planfeed (export on PostgreSQL: page 58.5 -> 46.9 ms, walk 5.9 ->
-    4.6 s). A client of planfeed holds none of that. ``bench/run.py`` unfreezes them after each
-    benchmark."""
+    The timed client makes objects too (an HTTP exchange's, a parsed export page's some
+    60,000), and each collection that sets off walked every setup object as well: the client's
+    own bookkeeping was being measured, not planfeed (export on PostgreSQL: page 58.5 -> 46.9
+    ms, walk 5.9 -> 4.6 s). A client of planfeed holds none of that. ``bench/run.py``
+    unfreezes them after each benchmark."""
     gc.collect()
     gc.freeze()
 

@@ -24,16 +24,19 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
 
 from planfeed.accounts.models import User
 from planfeed.db.base import Environment, Tenant
 from planfeed.db.migrate import downgrade, upgrade
+from planfeed.db.sandbox import reset_sandbox
 from planfeed.plans.models import (
     ITEM_PROGRESS,
     ITEMS,
     MetricUpdate,
     Plan,
+    PlanItem,
     ProgressUpdate,
     insert_item_rows,
 )
@@ -410,10 +413,32 @@ def test_an_item_delete_waits_for_an_open_history_insert_and_then_takes_its_rows
     assert _items_with_history(db) == [set(), set()]  # no row points at the deleted item
 
 
-def test_an_item_delete_during_a_job_waits_for_it_without_a_deadlock(db, pg_world):
+def _delete_item_core(connection: Connection, item_id: int) -> None:
+    connection.execute(delete(ITEMS).where(ITEMS.c.id == item_id))
+
+
+def _delete_item_orm(connection: Connection, item_id: int) -> None:
+    """As the feeds API and the web interface delete an item: the ORM deletes the progress row
+    first, then the item row."""
+    with Session(bind=connection) as session:
+        session.delete(session.get(PlanItem, item_id))
+        session.flush()
+
+
+def _job_update(connection: Connection, item_id: int) -> None:
+    """What a batch job does after its history insert: update the item's progress row."""
+    connection.execute(
+        update(ITEM_PROGRESS)
+        .where(ITEM_PROGRESS.c.item_id == item_id)
+        .values(updates_count=ITEM_PROGRESS.c.updates_count + 1)
+    )
+
+
+@pytest.mark.parametrize("delete_item", [_delete_item_core, _delete_item_orm])
+def test_an_item_delete_during_a_job_waits_for_it_without_a_deadlock(db, pg_world, delete_item):
     """A batch job inserts history (holding its plans), then updates the items' progress
-    rows. An item delete arriving in between must wait for the job at its plan, not first lock
-    the item's progress row (through its cascade), which the job is about to update."""
+    rows. An item delete arriving in between, however it is made, must wait for the job at its
+    plan, not first lock the item's progress row, which the job is about to update."""
     world = pg_world
     with db.engine.connect() as job:
         _begin(job)
@@ -422,19 +447,126 @@ def test_an_item_delete_during_a_job_waits_for_it_without_a_deadlock(db, pg_worl
                 _history(ProgressUpdate.__table__, world.x, world.acme)
             )
         )
-        deleter = InThread(
-            db.engine, lambda c: c.execute(delete(ITEMS).where(ITEMS.c.id == world.x))
-        )
+        deleter = InThread(db.engine, lambda c: delete_item(c, world.x))
         deleter.wait_for_lock(db.engine)
+        _job_update(job, world.x)  # a deadlock is detected here or in the deleter (1 s)
+        job.commit()
+    deleter.join()
+    assert deleter.error is None, str(deleter.error)
+    assert _items_with_history(db) == [set(), set()]
+
+
+def test_a_sandbox_reset_during_a_sandbox_job_waits_for_it_without_a_deadlock(db, pg_world):
+    """The reset deletes the sandbox's progress rows before its items; it must take the
+    sandbox's plans first, as every item delete does, or it deadlocks with a job."""
+    world = pg_world
+    with db.engine.connect() as job:
+        _begin(job)
         job.execute(
+            insert(ProgressUpdate.__table__).values(
+                _history(ProgressUpdate.__table__, world.sandbox_item, world.acme, SANDBOX)
+            )
+        )
+        resetter = InThread(db.engine, lambda c: reset_sandbox(c, world.acme))
+        resetter.wait_for_lock(db.engine)
+        _job_update(job, world.sandbox_item)
+        job.commit()
+    resetter.join()
+    assert resetter.error is None, str(resetter.error)
+    with db.engine.connect() as connection:
+        assert connection.scalar(select(func.count()).where(ITEMS.c.id == world.sandbox_item)) == 0
+
+
+def test_a_user_delete_during_a_job_waits_for_it_without_a_deadlock(db, pg_world):
+    """The deleted user owns the job's plan and last updated the job's item: the delete sets
+    both to NULL. It must wait for the job at the plan before it touches the progress row."""
+    world = pg_world
+    with db.engine.begin() as connection:
+        connection.execute(
+            update(Plan.__table__).where(Plan.id == world.plan).values(owner_id=world.author)
+        )
+        connection.execute(
             update(ITEM_PROGRESS)
             .where(ITEM_PROGRESS.c.item_id == world.x)
-            .values(updates_count=ITEM_PROGRESS.c.updates_count + 1)
-        )  # a deadlock would be detected here (deadlock_timeout, 1 s) or in the deleter
+            .values(last_progress_user_id=world.author)
+        )
+    with db.engine.connect() as job:
+        _begin(job)
+        job.execute(
+            insert(ProgressUpdate.__table__).values(
+                _history(ProgressUpdate.__table__, world.x, world.acme)
+            )
+        )
+        deleter = InThread(
+            db.engine, lambda c: c.execute(delete(User).where(User.id == world.author))
+        )
+        deleter.wait_for_lock(db.engine)
+        _job_update(job, world.x)
         job.commit()
     deleter.join()
     assert deleter.error is None
+    with db.engine.connect() as connection:
+        assert connection.scalar(select(Plan.owner_id).where(Plan.id == world.plan)) is None
+
+
+def test_an_item_moved_during_a_history_insert_is_held_in_its_new_plan(db, pg_world, make_tenant):
+    """The insert first finds the item in its old plan, waits for the move to commit, and must
+    then hold the item's new plan: a delete of the item afterwards waits for the insert and
+    takes its rows, leaving no history row behind."""
+    world = pg_world
+    with db.engine.begin() as connection:
+        new_plan = connection.execute(
+            insert(Plan.__table__)
+            .values(
+                organisation_id=world.acme,
+                environment=LIVE,
+                public_id="moved-to",
+                name="Moved to",
+            )
+            .returning(Plan.__table__.c.id)
+        ).scalar_one()
+    with db.engine.connect() as mover:
+        _begin(mover)
+        mover.execute(update(ITEMS).where(ITEMS.c.id == world.x).values(plan_id=new_plan))
+
+        def insert_history(connection: Connection) -> None:
+            connection.execute(
+                insert(ProgressUpdate.__table__).values(
+                    _history(ProgressUpdate.__table__, world.x, world.acme)
+                )
+            )
+            time.sleep(0.5)  # keep the insert open while the delete arrives
+
+        inserter = InThread(db.engine, insert_history)
+        inserter.wait_for_lock(db.engine)  # the old plan, which the move updated
+        mover.commit()
+    time.sleep(0.1)  # the insert takes its locks and sleeps, still open
+    with db.engine.connect() as deleter:
+        _begin(deleter)
+        _delete_item_core(deleter, world.x)
+        deleter.commit()
+    inserter.join()
+    assert inserter.error is None
     assert _items_with_history(db) == [set(), set()]
+
+
+def test_deletes_outside_read_committed_are_refused(db, pg_world):
+    """Under REPEATABLE READ a delete that waited for a history insert would miss its rows
+    (the old snapshot): the delete triggers refuse it, with SQLSTATE 55000."""
+    world = pg_world
+    for statement in (
+        delete(ITEMS).where(ITEMS.c.id == world.x),
+        delete(User).where(User.id == world.author),
+    ):
+        with db.engine.connect() as connection:
+            connection = connection.execution_options(isolation_level="REPEATABLE READ")
+            with pytest.raises(DBAPIError) as refused:
+                connection.execute(statement)
+            assert refused.value.orig.sqlstate == "55000"  # type: ignore[union-attr]
+            assert "READ COMMITTED" in str(refused.value)
+            connection.rollback()
+    with db.engine.connect() as connection:
+        assert connection.scalar(select(func.count()).where(ITEMS.c.id == world.x)) == 1
 
 
 def test_a_history_insert_waits_for_an_open_item_delete_and_then_fails(db, pg_world):
@@ -488,6 +620,7 @@ TRIGGERS = {
     ("plan_items", "plan_items_history_deleted"),
     ("users", "users_history_authors_cleared"),
     ("plan_items", "plan_items_delete_locks_plan"),
+    ("users", "users_delete_locks_plans"),
 }
 
 
@@ -530,6 +663,7 @@ FUNCTIONS = {
     "planfeed_plan_items_history_deleted",
     "planfeed_users_history_authors_cleared",
     "planfeed_plan_items_delete_locks_plan",
+    "planfeed_users_delete_locks_plans",
 }
 
 

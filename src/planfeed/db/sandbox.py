@@ -32,6 +32,17 @@ def reset_sandbox(connection: Connection, organisation_id: int) -> dict[str, int
     """Copy live into sandbox inside the caller's transaction; returns rows copied per table."""
     tables = _tenant_tables()
     sandbox = Environment.SANDBOX.value
+    if connection.dialect.name == "postgresql":
+        # The sandbox's plans first, as every item delete takes them (migration 0009): the
+        # deletes below remove progress rows before items, and a sandbox batch job holds its
+        # plans while it updates progress rows; locking them later would deadlock with it.
+        plans = Base.metadata.tables["plans"]
+        connection.execute(
+            select(plans.c.id)
+            .where(plans.c.organisation_id == organisation_id, plans.c.environment == sandbox)
+            .order_by(plans.c.id)
+            .with_for_update(key_share=True)
+        )
     for table in reversed(tables):
         in_sandbox = and_(
             table.c.organisation_id == organisation_id, table.c.environment == sandbox

@@ -359,8 +359,8 @@ def _job_rows(
     driving the statement (:func:`planfeed.db.scope.scope_criteria_by_key`).
 
     On SQLite this replaced reading the same rows from the file's JSON array a second time,
-    which re-parsed each row's array for every column the update names (0.25-0.31 s against
-    0.19-0.25 s for the update of 100,000 items). On PostgreSQL it spares the summary's sort."""
+    which re-parsed each row's array for every column the update names (0.24-0.34 s against
+    0.16-0.18 s for the update of 100,000 items). On PostgreSQL it spares the summary's sort."""
     return (
         select(
             table.c.item_id,

@@ -27,6 +27,7 @@ from sqlalchemy import (
     insert,
     inspect,
     join,
+    select,
 )
 from sqlalchemy.orm import Mapped, column_property, mapped_column, object_session, relationship
 
@@ -342,6 +343,19 @@ def insert_item_rows(connection: Connection, rows: Sequence[Mapping[str, Any]]) 
         ],
     )
     return ids
+
+
+@event.listens_for(PlanItem, "before_delete")
+def _hold_plan(_mapper: Any, connection: Connection, item: PlanItem) -> None:
+    """PostgreSQL: lock the item's plan before the ORM deletes the item's rows, progress row
+    first. A batch job holds the plans of its items from its history insert until it commits,
+    and updates their progress rows after that insert: a delete that locked the progress row
+    and then waited for the plan (its count update) deadlocked with it (migration 0009)."""
+    if connection.dialect.name == "postgresql":
+        plans = Plan.__table__
+        connection.execute(
+            select(plans.c.id).where(plans.c.id == item.plan_id).with_for_update(key_share=True)
+        )
 
 
 @event.listens_for(PlanItem, "before_update")

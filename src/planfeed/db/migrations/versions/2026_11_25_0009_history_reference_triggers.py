@@ -10,8 +10,9 @@ made once per statement, set-based. So on PostgreSQL this migration drops the fo
 enforces the same rules with triggers:
 
 - ``{table}_references_checked`` (AFTER INSERT, per statement, over the statement's new rows):
-  first locks the plans of the new rows' items ``FOR SHARE`` and the distinct authors ``FOR KEY
-  SHARE``, then, in statements of their own, looks for a new row whose item key is not in
+  first locks the plans of the new rows' items ``FOR SHARE`` (again for an item that moved to
+  another plan meanwhile) and the distinct authors ``FOR KEY SHARE``, then, in statements of
+  their own, looks for a new row whose item key is not in
   ``plan_items`` (all three columns: a row whose organisation or environment is not its item's is
   refused) and for a new row whose author is not in ``users``. Either raises SQLSTATE 23503
   (``foreign_key_violation``) in PostgreSQL's own words and with the dropped constraint's name,
@@ -24,24 +25,39 @@ enforces the same rules with triggers:
   too, so it fires for them as well.
 - ``users_history_authors_cleared`` (AFTER DELETE on ``users``, per statement): sets the author
   of the deleted users' history rows to NULL, in both tables (the old ON DELETE SET NULL).
-- ``plan_items_delete_locks_plan`` (BEFORE DELETE on ``plan_items``, per row): locks the item's
-  plan row ``FOR NO KEY UPDATE`` before the item, and its progress row through the cascade, are
-  deleted. Without it an item delete locked the item's progress row first and then waited for
-  the plan (its count update), while a batch job held the plan (its history insert) and then
-  waited for that progress row (its update): a deadlock. Now both take the plan first.
+- ``plan_items_delete_locks_plan`` and ``users_delete_locks_plans`` (BEFORE DELETE, per row):
+  lock the plan row(s) the delete will update ``FOR NO KEY UPDATE`` (the item's plan; the plans
+  a user owns, whose owner becomes NULL) before the item's progress row is touched: a user's
+  delete clears the last progress user of progress rows, an item's delete removes its progress
+  row. Otherwise the delete locked a progress row first and then waited for the plan, while a
+  batch job held the plan (its history insert) and then waited for that progress row (its
+  update): a deadlock. Now both take the plan first. A delete that starts at
+  ``plan_item_progress`` itself cannot be helped by a trigger (PostgreSQL locks a row before its
+  BEFORE trigger runs): the ORM, which deletes an item's progress row before its item row, and
+  the sandbox reset lock the plans themselves first (``plans.models``, ``db.sandbox``). For a
+  user, PostgreSQL's own foreign-key actions happen to clear the plans' owner before the
+  progress rows' last user; the lock does not rely on that order. These triggers also refuse a
+  delete outside READ COMMITTED (below).
 
-Why the locks make this as safe as the foreign keys, under READ COMMITTED (planfeed's level):
-every insert, delete or move of ``plan_items`` updates its plan's row in ``plans`` (the triggers
-of migration 0008), and an update waits for a ``FOR SHARE`` lock, and the reverse. So an item
-delete that meets a history insert of one of its plan's items either waits for the insert's
-transaction to end, or the insert waits for the delete's. In the first case the delete's own
-history trigger runs after the wait, as a new statement with a fresh snapshot (its name sorts
-after ``plan_items_counted_out``, whose plan update is what waits; PostgreSQL fires a table's
-triggers of one event in name order), so it also deletes the rows committed meanwhile. In the
-second case the insert's checks run after the lock, each statement with a fresh snapshot, so they
-see the item gone and refuse the rows. Authors work the same way on the user's row itself, with
-the lock a foreign key check takes. A history insert therefore also holds its plans' rows against
-updates (an item added to the plan, a plan renamed) until it commits.
+Why the locks make this as safe as the foreign keys, under READ COMMITTED (planfeed's level, which
+``db.engine.make_engine`` sets on every connection): every insert, delete or move of
+``plan_items`` updates its plan's row in ``plans`` (the triggers of migration 0008), and every
+delete of an item locks its plan first (above); both wait for a ``FOR SHARE`` lock, and the
+reverse. So an item delete that meets a history insert of one of its plan's items either waits
+for the insert's transaction to end, or the insert waits for the delete's. In the first case the
+delete's history trigger runs after the wait, as a new statement with a fresh snapshot, so it
+also deletes the rows committed meanwhile. In the second case the insert's checks run after the
+lock, each statement with a fresh snapshot, so they see the item gone and refuse the rows.
+Authors work the same way on the user's row itself, with the lock a foreign key check takes. A
+history insert therefore also holds its plans' rows against updates (an item added to or
+removed from the plan, a plan renamed, its owner deleted) until it commits. Under REPEATABLE
+READ or SERIALIZABLE a delete that waited would still use its old snapshot and miss the rows
+committed meanwhile, so the delete triggers refuse to run there (SQLSTATE 55000); an insert
+there fails with a serialization error instead, as with a foreign key.
+
+An item moved to another plan while an insert runs is found again in its new plan: the insert
+reads its items' plans, locks them, and reads them again in a new statement until every item it
+finds is in a plan it holds (one extra read in the common case, which the check needs anyway).
 
 Not done by triggers: a change of an item's key columns (its id, organisation or environment)
 would leave its history pointing nowhere, but ``plan_item_progress`` keeps its own foreign key to
@@ -116,7 +132,8 @@ def _found_keys(table: str) -> set[_Key]:
 
 
 def _checks(keys: str, authors: str) -> str:
-    """The body of a history trigger: lock, then check, in separate statements.
+    """The body of a history trigger: lock, then check, in separate statements (each with a
+    fresh snapshot under READ COMMITTED).
 
     ``keys`` is a query of the (item_id, organisation_id, environment) to check, ``authors`` one
     of the non-null author ids to check. The trigger's arguments are the names of the item key
@@ -129,31 +146,48 @@ def _checks(keys: str, authors: str) -> str:
     return f"""
     DECLARE
         missing record;
+        locked integer[] := '{{}}';
+        plans_now integer[];
+        keys_total bigint;
+        keys_found bigint;
     BEGIN
-        -- Hold the plans of the items, and the authors, against a concurrent delete.
-        PERFORM 1 FROM plans WHERE plans.id IN (
-            SELECT plan_items.plan_id FROM plan_items JOIN ({keys}) AS {new_keys} ON {key_of_item}
-        ) ORDER BY plans.id FOR SHARE OF plans;
+        -- Hold the plans of the items against a concurrent delete or move of an item (each
+        -- locks or updates its plan's row), and read the items again, in a new statement with
+        -- a fresh snapshot, until every item found is in a plan already held: an item moved
+        -- meanwhile is found in its new plan, which is then locked too.
+        LOOP
+            SELECT count(*), count(plan_items.id),
+                coalesce(array_agg(DISTINCT plan_items.plan_id)
+                    FILTER (WHERE plan_items.id IS NOT NULL), '{{}}')
+            INTO keys_total, keys_found, plans_now
+            FROM ({keys}) AS {new_keys} LEFT JOIN plan_items ON {key_of_item};
+            EXIT WHEN plans_now <@ locked;
+            PERFORM 1 FROM plans WHERE plans.id = ANY(plans_now) AND NOT plans.id = ANY(locked)
+            ORDER BY plans.id FOR SHARE OF plans;
+            locked := locked || plans_now;
+        END LOOP;
         PERFORM 1 FROM users WHERE users.id IN ({authors})
         ORDER BY users.id FOR KEY SHARE OF users;
-        -- New statements: under READ COMMITTED they see a delete committed while we waited.
-        SELECT new_keys.item_id, new_keys.organisation_id, new_keys.environment INTO missing
-        FROM ({keys}) AS {new_keys}
-        WHERE NOT EXISTS (SELECT 1 FROM plan_items WHERE {key_of_item})
-        LIMIT 1;
-        IF FOUND THEN
-            RAISE EXCEPTION USING
-                ERRCODE = 'foreign_key_violation',
-                MESSAGE = format(
-                    'insert or update on table "%s" violates foreign key constraint "%s"',
-                    TG_TABLE_NAME, TG_ARGV[0]
-                ),
-                DETAIL = format(
-                    'Key (item_id, organisation_id, environment)=(%s, %s, %s) is not present '
-                    'in table "plan_items".',
-                    missing.item_id, missing.organisation_id, missing.environment
-                ),
-                SCHEMA = TG_TABLE_SCHEMA, TABLE = TG_TABLE_NAME, CONSTRAINT = TG_ARGV[0];
+        IF keys_found < keys_total THEN  -- which one, for the error
+            SELECT new_keys.item_id, new_keys.organisation_id, new_keys.environment
+            INTO missing
+            FROM ({keys}) AS {new_keys}
+            WHERE NOT EXISTS (SELECT 1 FROM plan_items WHERE {key_of_item})
+            LIMIT 1;
+            IF FOUND THEN
+                RAISE EXCEPTION USING
+                    ERRCODE = 'foreign_key_violation',
+                    MESSAGE = format(
+                        'insert or update on table "%s" violates foreign key constraint "%s"',
+                        TG_TABLE_NAME, TG_ARGV[0]
+                    ),
+                    DETAIL = format(
+                        'Key (item_id, organisation_id, environment)=(%s, %s, %s) is not '
+                        'present in table "plan_items".',
+                        missing.item_id, missing.organisation_id, missing.environment
+                    ),
+                    SCHEMA = TG_TABLE_SCHEMA, TABLE = TG_TABLE_NAME, CONSTRAINT = TG_ARGV[0];
+            END IF;
         END IF;
         SELECT new_authors.author_id INTO missing
         FROM ({authors}) AS new_authors (author_id)
@@ -180,6 +214,24 @@ _INSERTED = "planfeed_history_references_checked"
 _UPDATED = "planfeed_history_references_rechecked"
 _ITEMS_DELETED = "plan_items_history_deleted"
 _ITEM_DELETING = "plan_items_delete_locks_plan"
+_USER_DELETING = "users_delete_locks_plans"
+# (trigger, table, the plans to lock FOR NO KEY UPDATE before the row goes)
+_DELETES_LOCKING_PLANS = (
+    (_ITEM_DELETING, "plan_items", "plans.id = OLD.plan_id"),
+    (_USER_DELETING, "users", "plans.owner_id = OLD.id"),
+)
+# The delete side is safe only with a fresh snapshot per statement (see the docstring).
+_READ_COMMITTED_ONLY = """
+        IF current_setting('transaction_isolation') <> 'read committed' THEN
+            RAISE EXCEPTION USING
+                ERRCODE = 'object_not_in_prerequisite_state',
+                MESSAGE = format(
+                    'a delete from %s must run under READ COMMITTED, not %s',
+                    TG_TABLE_NAME, current_setting('transaction_isolation')
+                ),
+                HINT = 'planfeed checks the history tables'' references with triggers '
+                    '(migration 0009) that need a fresh snapshot for every statement';
+        END IF;"""
 _USERS_DELETED = "users_history_authors_cleared"
 
 
@@ -218,12 +270,15 @@ def _functions() -> list[str]:
         f"""CREATE FUNCTION planfeed_{_USERS_DELETED}() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN {authors_cleared} RETURN NULL; END
         $$""",
-        f"""CREATE FUNCTION planfeed_{_ITEM_DELETING}() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            PERFORM 1 FROM plans WHERE plans.id = OLD.plan_id FOR NO KEY UPDATE OF plans;
-            RETURN OLD;
-        END
-        $$""",
+        *(
+            f"""CREATE FUNCTION planfeed_{trigger}() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN {_READ_COMMITTED_ONLY}
+                PERFORM 1 FROM plans WHERE {plans} ORDER BY plans.id FOR NO KEY UPDATE OF plans;
+                RETURN OLD;
+            END
+            $$"""
+            for trigger, _table, plans in _DELETES_LOCKING_PLANS
+        ),
     ]
 
 
@@ -253,8 +308,11 @@ def _triggers() -> list[str]:
         f"""CREATE TRIGGER {_USERS_DELETED} AFTER DELETE ON users
         REFERENCING OLD TABLE AS old_users
         FOR EACH STATEMENT EXECUTE FUNCTION planfeed_{_USERS_DELETED}()""",
-        f"""CREATE TRIGGER {_ITEM_DELETING} BEFORE DELETE ON plan_items
-        FOR EACH ROW EXECUTE FUNCTION planfeed_{_ITEM_DELETING}()""",
+        *(
+            f"""CREATE TRIGGER {trigger} BEFORE DELETE ON {table}
+            FOR EACH ROW EXECUTE FUNCTION planfeed_{trigger}()"""
+            for trigger, table, _plans in _DELETES_LOCKING_PLANS
+        ),
     ]
 
 
@@ -283,13 +341,14 @@ def downgrade() -> None:
         op.execute(f"DROP TRIGGER IF EXISTS {table}_references_rechecked ON {table}")
     op.execute(f"DROP TRIGGER IF EXISTS {_ITEMS_DELETED} ON plan_items")
     op.execute(f"DROP TRIGGER IF EXISTS {_USERS_DELETED} ON users")
-    op.execute(f"DROP TRIGGER IF EXISTS {_ITEM_DELETING} ON plan_items")
+    for trigger, table, _plans in _DELETES_LOCKING_PLANS:
+        op.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")
     for function in (
         _INSERTED,
         _UPDATED,
         f"planfeed_{_ITEMS_DELETED}",
         f"planfeed_{_USERS_DELETED}",
-        f"planfeed_{_ITEM_DELETING}",
+        *(f"planfeed_{trigger}" for trigger, _table, _plans in _DELETES_LOCKING_PLANS),
     ):
         op.execute(f"DROP FUNCTION IF EXISTS {function}()")
     for table in HISTORY:
