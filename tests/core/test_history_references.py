@@ -159,6 +159,14 @@ def _assert_foreign_key_violation(error: IntegrityError, db, table: Table, key: 
     assert str(error.orig).splitlines()[0] == (
         f'insert or update on table "{table.name}" violates foreign key constraint "{constraint}"'
     )
+    columns, referred = (
+        ("author_id", "users")
+        if key.startswith("author")
+        else ("item_id, organisation_id, environment", "plan_items")
+    )
+    detail = error.orig.diag.message_detail  # type: ignore[union-attr]
+    assert detail.startswith(f"Key ({columns})=(")
+    assert detail.endswith(f') is not present in table "{referred}".')
 
 
 @pytest.mark.parametrize("table", HISTORY, ids=_by_name)

@@ -131,6 +131,25 @@ def _found_keys(table: str) -> set[_Key]:
     }
 
 
+def _violation(key: int, columns: str, referred_table: str) -> str:
+    """The RAISE of a missing reference in PostgreSQL's own words: the dropped constraint's name
+    is the trigger's argument ``key``, the missing values are the fields of ``missing``."""
+    names = [column.strip() for column in columns.split(",")]
+    placeholders = ", ".join("%s" for _ in names)
+    values = ", ".join(f"missing.{name}" for name in names)
+    return f"""RAISE EXCEPTION USING
+        ERRCODE = 'foreign_key_violation',
+        MESSAGE = format(
+            'insert or update on table "%s" violates foreign key constraint "%s"',
+            TG_TABLE_NAME, TG_ARGV[{key}]
+        ),
+        DETAIL = format(
+            'Key ({columns})=({placeholders}) is not present in table "{referred_table}".',
+            {values}
+        ),
+        SCHEMA = TG_TABLE_SCHEMA, TABLE = TG_TABLE_NAME, CONSTRAINT = TG_ARGV[{key}];"""
+
+
 def _checks(keys: str, authors: str) -> str:
     """The body of a history trigger: lock, then check, in separate statements (each with a
     fresh snapshot under READ COMMITTED).
@@ -175,18 +194,7 @@ def _checks(keys: str, authors: str) -> str:
             WHERE NOT EXISTS (SELECT 1 FROM plan_items WHERE {key_of_item})
             LIMIT 1;
             IF FOUND THEN
-                RAISE EXCEPTION USING
-                    ERRCODE = 'foreign_key_violation',
-                    MESSAGE = format(
-                        'insert or update on table "%s" violates foreign key constraint "%s"',
-                        TG_TABLE_NAME, TG_ARGV[0]
-                    ),
-                    DETAIL = format(
-                        'Key (item_id, organisation_id, environment)=(%s, %s, %s) is not '
-                        'present in table "plan_items".',
-                        missing.item_id, missing.organisation_id, missing.environment
-                    ),
-                    SCHEMA = TG_TABLE_SCHEMA, TABLE = TG_TABLE_NAME, CONSTRAINT = TG_ARGV[0];
+                {_violation(0, "item_id, organisation_id, environment", "plan_items")}
             END IF;
         END IF;
         SELECT new_authors.author_id INTO missing
@@ -194,16 +202,7 @@ def _checks(keys: str, authors: str) -> str:
         WHERE NOT EXISTS (SELECT 1 FROM users WHERE users.id = new_authors.author_id)
         LIMIT 1;
         IF FOUND THEN
-            RAISE EXCEPTION USING
-                ERRCODE = 'foreign_key_violation',
-                MESSAGE = format(
-                    'insert or update on table "%s" violates foreign key constraint "%s"',
-                    TG_TABLE_NAME, TG_ARGV[1]
-                ),
-                DETAIL = format(
-                    'Key (author_id)=(%s) is not present in table "users".', missing.author_id
-                ),
-                SCHEMA = TG_TABLE_SCHEMA, TABLE = TG_TABLE_NAME, CONSTRAINT = TG_ARGV[1];
+            {_violation(1, "author_id", "users")}
         END IF;
         RETURN NULL;
     END
